@@ -1,0 +1,95 @@
+"""`magpie-dagster run`: materialise the main job for one date partition of each catalogue model.
+
+Runs are recorded in the Dagster instance at $DAGSTER_HOME (default `data/dagster_home`), so
+`DAGSTER_HOME=$PWD/data/dagster_home dagster dev` shows them in the UI afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.jobs import MAGPIE_JOB
+from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
+from magpie_dagster.settings import catalogue_path, warehouse_path
+from magpie_dagster.storage.warehouse import Warehouse
+
+DEFAULT_DAGSTER_HOME = Path("data") / "dagster_home"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="magpie-dagster", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="materialise the main job for one date, for each catalogue model")
+    run.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD (today)")
+    run.add_argument("--models", help="comma-separated catalogue keys (default: every model)")
+    arguments = parser.parse_args(argv)
+    try:
+        return _run(arguments.date, arguments.models)
+    except CatalogueError as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+def _run(partition_date: dt.date, models: str | None) -> int:
+    catalogue = load_catalogue(catalogue_path())
+    model_keys = models.split(",") if models else catalogue.model_keys
+    for key in model_keys:
+        catalogue.entry(key)
+    if partition_date < catalogue.start_date:
+        raise CatalogueError(
+            f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}"
+        )
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    job = build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(MAGPIE_JOB)
+    failed = []
+    with dg.DagsterInstance.get() as instance:
+        for key in model_keys:
+            print(f"materialising {MAGPIE_JOB} for model {key}, date {partition_date} ...", flush=True)
+            result = job.execute_in_process(
+                partition_key=model_date_key(key, partition_date), instance=instance, raise_on_error=False
+            )
+            if not result.success:
+                failed.append(key)
+    _print_summary(partition_date, model_keys)
+    if failed:
+        print(
+            f"failed partitions: {', '.join(failed)} (see the log above, or the run in the UI)",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def _print_summary(partition_date: dt.date, model_keys: list[str]) -> None:
+    warehouse = Warehouse(warehouse_path())
+    if not warehouse.path.exists():
+        return
+    with warehouse.connect(read_only=True) as connection:
+        for key in model_keys:
+            instructions, usable, pairs = connection.execute(
+                """
+                SELECT
+                    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2),
+                    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2
+                        AND drop_reason IS NULL),
+                    (SELECT count(*) FROM responses WHERE model = $1 AND partition_date = $2
+                        AND drop_reason IS NULL)
+                """,
+                [key, partition_date],
+            ).fetchone()
+            print(
+                f"{key} {partition_date}: {instructions} instructions ({usable} usable), "
+                f"{pairs} instruction/response pairs in {warehouse.path}"
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The tagging asset: LLM-judged difficulty, quality and category, language, and optional safety and reward."""
+
+import time
+
+import dagster as dg
+
+from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
+from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.judging.checks import failure_rates_over, labels_outside_sets
+from magpie_dagster.domain.judging.judge import JudgeItem
+from magpie_dagster.domain.judging.tagging import TagStats
+from magpie_dagster.domain.progress import markdown_table
+from magpie_dagster.storage import tag_store
+from magpie_dagster.storage.rows import judgement_row
+from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+
+TAGGING_GROUP = "tagging"
+PARSE_FAILURE_CHECK = "judge_parse_failure_rate"
+LABELS_IN_SET_CHECK = "labels_in_their_sets"
+
+
+def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="instruction_tags",
+        deps=upstream,
+        partitions_def=partitions_def,
+        group_name=TAGGING_GROUP,
+        kinds={"duckdb", "python"},
+        check_specs=[
+            dg.AssetCheckSpec(PARSE_FAILURE_CHECK, asset="instruction_tags",
+                              description="Share of failed judgements per tag is under the catalogue's threshold."),
+            dg.AssetCheckSpec(LABELS_IN_SET_CHECK, asset="instruction_tags",
+                              description="Every stored label belongs to its tag's label set."),
+        ],
+        description=(
+            "Tags per usable instruction, judged by the catalogue's `judging` models: intent, knowledge, "
+            "difficulty, input_quality, task_category, language, and safety / reward when configured. "
+            "Table `judgements` (cache and audit, raw answers of failures kept); view `instruction_tags`."
+        ),
+    )
+    def instruction_tags(
+        context: dg.AssetExecutionContext,
+        catalogue: CatalogueResource,
+        warehouse: WarehouseResource,
+        engines: EngineResource,
+    ) -> dg.MaterializeResult:
+        model_key, partition_date = model_and_date(context)
+        label = f"{model_key}|{partition_date.isoformat()}"
+        judging = catalogue.catalogue.judging
+        store = warehouse.get()
+        try:
+            store.ensure_schema()
+            rows = tag_store.judging_inputs(store, model_key, partition_date)
+            items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
+            stats = [
+                _run_job(context, store, job, items, model_key, partition_date, label)
+                for job in tag_jobs(judging, engines)
+            ]
+            outcomes = tag_store.tag_outcomes(store, model_key, partition_date)
+            labels = tag_store.label_counts(store, model_key, partition_date)
+        except (EngineError, WarehouseError) as error:
+            raise dg.Failure(description=f"Partition {label} (instruction_tags): {error}") from error
+        thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judge.tags}
+        if judging.safety is not None:
+            thresholds["safety"] = judging.safety.max_failure_rate
+        over = failure_rates_over(outcomes, thresholds)
+        outside = labels_outside_sets(labels)
+        return dg.MaterializeResult(
+            metadata=_metadata(stats, outcomes, labels, len(items)),
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=PARSE_FAILURE_CHECK, passed=not over,
+                    metadata={"over_threshold": dg.MetadataValue.json(over),
+                              "thresholds": dg.MetadataValue.json(thresholds)},
+                ),
+                dg.AssetCheckResult(
+                    check_name=LABELS_IN_SET_CHECK, passed=not outside,
+                    metadata={"labels_outside_sets": dg.MetadataValue.json(outside)},
+                ),
+            ],
+        )
+
+    return instruction_tags
+
+
+def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_key, partition_date, label) -> TagStats:
+    job = runnable.job
+    stats = TagStats(job.tag, job.judge_model, job.prompt_version)
+    tag_store.drop_stale_judgements(store, model_key, partition_date, job.tag, [i.conversation_id for i in items])
+    cached = tag_store.cached_judgements(store, model_key, partition_date, job.tag)
+    todo = job.to_judge(items, cached)
+    eligible = sum(1 for item in items if item.response or not job.uses_response)
+    stats.reused = eligible - len(todo)
+    for start in range(0, len(todo), runnable.batch_size):
+        batch = todo[start : start + runnable.batch_size]
+        started = time.monotonic()
+        results = runnable.run(batch)
+        stats.seconds += time.monotonic() - started
+        stats.add(results)
+        by_id = {item.conversation_id: item for item in batch}
+        tag_store.write_judgements(
+            store,
+            [judgement_row(r, model_key, partition_date, job.input_hash(by_id[r.conversation_id]), job.judge_model)
+             for r in results],
+        )
+        context.log.info(
+            f"[{label}] {job.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
+            f"({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
+        )
+    return stats
+
+
+def _metadata(stats: list[TagStats], outcomes, labels, rows: int) -> dict[str, dg.MetadataValue]:
+    judging_rows = [
+        {"tag": s.tag, "judge": s.judge_model, "prompt_version": s.prompt_version, "reused": s.reused,
+         "first_try": s.parsed_first_try, "after_retry": s.parsed_after_retry, "failed": s.failed,
+         "completion_tokens": s.completion_tokens, "tokens_per_s": round(s.tokens_per_s, 1)}
+        for s in stats
+    ]
+    distribution_rows = [
+        {"column": column, "label": label, "rows": count}
+        for column, counts in labels.items() for label, count in counts.items() if label is not None
+    ]
+    seconds = sum(s.seconds for s in stats)
+    tokens = sum(s.completion_tokens for s in stats)
+    return {
+        "rows": dg.MetadataValue.int(rows),
+        "judged": dg.MetadataValue.int(sum(s.judged for s in stats)),
+        "reused": dg.MetadataValue.int(sum(s.reused for s in stats)),
+        "failed": dg.MetadataValue.int(sum(s.failed for s in stats)),
+        "retried_ok": dg.MetadataValue.int(sum(s.parsed_after_retry for s in stats)),
+        "judge_completion_tokens": dg.MetadataValue.int(tokens),
+        "judge_tokens_per_s": dg.MetadataValue.float(round(tokens / seconds, 2) if seconds else 0.0),
+        "failure_reasons": dg.MetadataValue.json({s.tag: s.errors for s in stats if s.errors}),
+        "outcomes": dg.MetadataValue.json(outcomes),
+        "judging": dg.MetadataValue.md(markdown_table(judging_rows, list(judging_rows[0]) if judging_rows else [])),
+        "label_distributions": dg.MetadataValue.md(markdown_table(distribution_rows, ["column", "label", "rows"])),
+    }

@@ -1,0 +1,33 @@
+"""Partitions, defined once: one generator model (from the catalogue) x one nightly date."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from magpie_dagster.domain.catalogue import Catalogue
+
+MODEL_DIMENSION = "model"
+DATE_DIMENSION = "date"
+
+
+def build_model_date_partitions(catalogue: Catalogue) -> dg.MultiPartitionsDefinition:
+    """Adding a model to the catalogue adds its partitions; `end_offset=1` makes today's date available."""
+    return dg.MultiPartitionsDefinition(
+        {
+            MODEL_DIMENSION: dg.StaticPartitionsDefinition(catalogue.model_keys),
+            DATE_DIMENSION: dg.DailyPartitionsDefinition(
+                start_date=catalogue.start_date.isoformat(), end_offset=1
+            ),
+        }
+    )
+
+
+def model_date_key(model_key: str, partition_date: dt.date) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({MODEL_DIMENSION: model_key, DATE_DIMENSION: partition_date.isoformat()})
+
+
+def model_and_date(context: dg.AssetExecutionContext) -> tuple[str, dt.date]:
+    keys = context.partition_key.keys_by_dimension
+    return keys[MODEL_DIMENSION], dt.date.fromisoformat(keys[DATE_DIMENSION])

@@ -1,0 +1,79 @@
+"""One resource per external thing: the catalogue file, the DuckDB warehouse, the generation engines."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from magpie_dagster.domain.catalogue import Catalogue, GeneratorEntry, load_catalogue
+from magpie_dagster.domain.completion import GenerationEngine
+from magpie_dagster.domain.engine_config import Connection
+from magpie_dagster.engines.factory import open_engine
+from magpie_dagster.storage.warehouse import Warehouse
+
+
+class CatalogueResource(dg.ConfigurableResource):
+    """The model catalogue YAML; the same file the partitions were built from."""
+
+    path: str
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        return load_catalogue(self.path)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB file every stage writes to (default `data/magpie.duckdb`)."""
+
+    path: str
+    lock_timeout_s: float = 120.0
+
+    def get(self) -> Warehouse:
+        return Warehouse(self.path, lock_timeout_s=self.lock_timeout_s)
+
+
+class EngineResource(dg.ConfigurableResource):
+    """Opens the engine a catalogue entry asks for, once per run, and closes them when the run ends.
+
+    API keys are read here, at run time, through Dagster's `EnvVar` from the variable the entry names
+    (`api_key_env`); they are passed to the client and never stored, logged or put in metadata.
+    """
+
+    _open_engines: dict[str, GenerationEngine] = PrivateAttr(default_factory=dict)
+
+    def engine_for(self, entry: GeneratorEntry) -> GenerationEngine:
+        return self.engine_named(entry.key, entry)
+
+    def engine_named(self, label: str, connection: Connection) -> GenerationEngine:
+        """The engine for `connection`, opened once per run; `label` is the entry's key, `judge` or `safety`."""
+        if label not in self._open_engines:
+            self._open_engines[label] = self._open(label, connection)
+        return self._open_engines[label]
+
+    def api_key(self, label: str, connection: Connection) -> str | None:
+        return _api_key(label, connection)
+
+    def _open(self, label: str, connection: Connection) -> GenerationEngine:
+        return open_engine(connection, api_key=_api_key(label, connection), label=label)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        for engine in self._open_engines.values():
+            engine.close()
+        self._open_engines.clear()
+
+
+def _api_key(label: str, connection: object) -> str | None:
+    variable = getattr(connection, "api_key_env", None)
+    if not variable:
+        return None
+    value = dg.EnvVar(variable).get_value()
+    if not value:
+        raise dg.Failure(
+            description=(
+                f"Catalogue entry {label!r} reads its API key from the environment variable {variable}, "
+                "which is not set. Export it before starting Dagster, or remove `api_key_env` from the entry."
+            )
+        )
+    return value

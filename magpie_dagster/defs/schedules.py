@@ -1,0 +1,44 @@
+"""The nightly run: today's date partition for every model in the catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.domain.catalogue import Catalogue
+
+NIGHTLY_CRON = "0 2 * * *"
+
+
+def build_nightly_schedule(
+    job: dg.UnresolvedAssetJobDefinition, catalogue: Catalogue
+) -> dg.ScheduleDefinition:
+    model_keys = tuple(catalogue.model_keys)
+
+    @dg.schedule(
+        name="nightly_magpie",
+        job=job,
+        cron_schedule=NIGHTLY_CRON,
+        execution_timezone="UTC",
+        description="Every night at 02:00 UTC, materialise the new date partition for each catalogue model.",
+    )
+    def nightly_magpie(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        night = (
+            context.scheduled_execution_time.date() if context.scheduled_execution_time else dt.date.today()
+        )
+        return nightly_run_requests(model_keys, night)
+
+    return nightly_magpie
+
+
+def nightly_run_requests(model_keys: tuple[str, ...], night: dt.date) -> list[dg.RunRequest]:
+    return [
+        dg.RunRequest(
+            run_key=f"{model_key}|{night.isoformat()}",
+            partition_key=model_date_key(model_key, night),
+            tags={"magpie/model": model_key, "magpie/date": night.isoformat()},
+        )
+        for model_key in model_keys
+    ]

@@ -1,0 +1,189 @@
+"""The model catalogue: which generator models exist, how each is served and sampled.
+
+It is a YAML file a user edits to add a model without reading code; every entry becomes a partition.
+Validation happens when the Dagster definitions load, so a typo fails loudly before any run starts,
+with the file, the entry and the field in the message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from magpie_dagster.domain.chat_templates.validation import template_family_problem
+from magpie_dagster.domain.engine_config import (
+    ENGINE_TAGS,
+    LlamaCppConnection,
+    OpenAIConnection,
+    Sampling,
+    Strict,
+    VllmConnection,
+)
+from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge
+
+PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is missing or malformed; the message names the file, entry and field."""
+
+
+class SystemPrompt(Strict):
+    """A steering system turn; `text: null` keeps the template's own default system turn."""
+
+    name: str = Field(min_length=1)
+    text: str | None = None
+    weight: float = Field(1.0, gt=0.0)
+
+
+class _GeneratorBase(Strict):
+    key: str
+    template: str = Field("auto", min_length=1)
+    template_variant: Literal["official", "reference"] = "official"
+    chat_template_file: str | None = None
+    instructions_per_batch: int = Field(20, ge=1, le=10_000_000)
+    batch_size: int = Field(16, ge=1, le=100_000)
+    turns: int = Field(1, ge=1, le=8)
+    instruction_sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=512)
+    response_sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=1024)
+    system_prompts: tuple[SystemPrompt, ...] = ()
+    stop_at_assistant_word: bool = False
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_partition_safe(cls, key: str) -> str:
+        if not PARTITION_KEY_PATTERN.match(key):
+            raise ValueError(
+                f"{key!r} is not a safe partition key: use lowercase letters, digits and '_', "
+                "starting with a letter, at most 63 characters (e.g. 'llama3_8b')"
+            )
+        return key
+
+    @model_validator(mode="after")
+    def _template_can_do_what_is_asked(self) -> _GeneratorBase:
+        if self.template == "auto":
+            if self.template_variant == "reference":
+                raise ValueError("template_variant 'reference' needs a named template family, not 'auto'")
+            return self
+        problem = template_family_problem(
+            self.template, self.template_variant, steered=any(prompt.text for prompt in self.system_prompts)
+        )
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _unique_system_prompt_names(self) -> _GeneratorBase:
+        names = [prompt.name for prompt in self.system_prompts]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"system_prompts names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class LlamaCppGenerator(_GeneratorBase, LlamaCppConnection):
+    pass
+
+
+class VllmGenerator(_GeneratorBase, VllmConnection):
+    pass
+
+
+class OpenAIGenerator(_GeneratorBase, OpenAIConnection):
+    """Generation needs the raw completions endpoint; `structured_output` only matters for judges."""
+
+
+GeneratorEntry = Annotated[LlamaCppGenerator | VllmGenerator | OpenAIGenerator, Field(discriminator="engine")]
+
+
+# Without a `judging` section the packaged model judges, so the whole pipeline runs offline.
+DEFAULT_JUDGING = Judging(
+    judge=LlamaCppJudge(engine="llama_cpp", model="packaged:smollm2-135m-instruct", n_ctx=2048)
+)
+
+
+class Catalogue(Strict):
+    start_date: dt.date
+    models: tuple[GeneratorEntry, ...] = Field(min_length=1)
+    judging: Judging = DEFAULT_JUDGING
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> Catalogue:
+        keys = [entry.key for entry in self.models]
+        duplicates = sorted({key for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise ValueError(f"model keys must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def model_keys(self) -> list[str]:
+        return [entry.key for entry in self.models]
+
+    def entry(self, key: str) -> GeneratorEntry:
+        for candidate in self.models:
+            if candidate.key == key:
+                return candidate
+        raise CatalogueError(f"No model {key!r} in the catalogue; known: {', '.join(self.model_keys)}")
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise CatalogueError(f"Model catalogue not found: {path}") from error
+    except yaml.YAMLError as error:
+        raise CatalogueError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise CatalogueError(
+            f"{path}: expected a mapping with 'start_date' and 'models', got {type(raw).__name__}"
+        )
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as error:
+        raise CatalogueError(_describe(path, raw, error)) from None
+
+
+def _describe(path: Path, raw: dict, error: ValidationError) -> str:
+    problems = error.errors()
+    if any(len(problem["loc"]) > 1 and problem["loc"][0] == "models" for problem in problems):
+        # A failed entry also makes pydantic report the tuple as too short: noise, not a second problem.
+        problems = [problem for problem in problems if problem["loc"] != ("models",)]
+    lines = [f"{path}: invalid model catalogue ({len(problems)} problem(s)):"]
+    for problem in problems:
+        location = list(problem["loc"])
+        where = ""
+        if len(location) >= 2 and location[0] == "models" and isinstance(location[1], int):
+            index = location[1]
+            entries = raw.get("models") or []
+            key = (
+                entries[index].get("key")
+                if index < len(entries) and isinstance(entries[index], dict)
+                else None
+            )
+            where = f"entry models[{index}]" + (f" (key {key!r})" if key else "")
+            # Drop the discriminator tag pydantic inserts ("llama_cpp", ...) from the field path.
+            location = [part for part in location[2:] if part not in ENGINE_TAGS]
+        else:
+            location = [part for part in location if part not in (*ENGINE_TAGS, "reward_model", "judge_score")]
+        field = ".".join(str(part) for part in location) or "(entry)"
+        message = problem["msg"]
+        if problem["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            context = problem.get("ctx", {})
+            discriminator = str(context.get("discriminator", "engine")).strip("'")
+            field = discriminator if field == "(entry)" else f"{field}.{discriminator}"
+            allowed = str(context.get("expected_tags", "")).replace("'", "")
+            message = (
+                f"unknown {discriminator} {context['tag']!r}; use one of: {allowed}"
+                if problem["type"] == "union_tag_invalid"
+                else f"missing; use one of: {allowed}"
+            )
+        elif problem["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling against the README's catalogue reference)"
+        lines.append(f"  - {where + ', ' if where else ''}field '{field}': {message}")
+    return "\n".join(lines)

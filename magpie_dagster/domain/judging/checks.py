@@ -1,0 +1,35 @@
+"""Pure validators behind the tagging asset checks (unit-tested without Dagster)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from magpie_dagster.domain.judging.labels import LABEL_SETS
+
+SAFETY_VERDICTS = ("safe", "unsafe")
+
+
+def failure_rates_over(
+    outcomes: Mapping[str, Mapping[str, int]], thresholds: Mapping[str, float]
+) -> dict[str, float]:
+    """Tags whose share of failed judgements exceeds their threshold, with that share."""
+    over = {}
+    for tag, counts in outcomes.items():
+        total = counts.get("ok", 0) + counts.get("failed", 0)
+        rate = counts.get("failed", 0) / total if total else 0.0
+        if rate > thresholds.get(tag, 1.0):
+            over[tag] = round(rate, 4)
+    return over
+
+
+def labels_outside_sets(label_counts: Mapping[str, Mapping[str | None, int]]) -> dict[str, list[str]]:
+    """Stored labels that are not in their tag's set (None means not judged and is allowed)."""
+    allowed = {**LABEL_SETS, "safety": SAFETY_VERDICTS}
+    problems = {}
+    for column, counts in label_counts.items():
+        if column not in allowed:
+            continue
+        bad = sorted(str(label) for label in counts if label is not None and label not in allowed[column])
+        if bad:
+            problems[column] = bad
+    return problems

@@ -1,0 +1,58 @@
+"""Progress and throughput of a long generation, as plain numbers a log line or metadata can show."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class GenerationProgress:
+    total: int
+    done: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    drop_reasons: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+
+    def record(self, prompt_tokens: int, completion_tokens: int, drop_reason: str | None) -> None:
+        self.done += 1
+        self.prompt_tokens += prompt_tokens
+        self.completion_tokens += completion_tokens
+        if drop_reason:
+            self.drop_reasons[drop_reason] += 1
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def kept(self) -> int:
+        return self.done - sum(self.drop_reasons.values())
+
+    def log_line(self) -> str:
+        rate = self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        eta_s = (self.total - self.done) / rate if rate > 0 else float("nan")
+        return (
+            f"{self.done}/{self.total} done ({self.done / max(self.total, 1):.0%}), "
+            f"{rate:.2f} rows/s, {self.tokens_per_s:.1f} tokens/s, ETA {eta_s:.0f} s"
+        )
+
+
+def markdown_table(rows: list[dict], columns: list[str], max_chars: int = 120) -> str:
+    """A small markdown table for the Dagster UI; cells are flattened and shortened."""
+
+    def cell(value: object) -> str:
+        text = "" if value is None else str(value)
+        text = text.replace("\n", " ").replace("|", "\\|")
+        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+    header = "| " + " | ".join(columns) + " |"
+    divider = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
+    return "\n".join([header, divider, *body])

@@ -1,0 +1,208 @@
+"""Stage 2 of Magpie: answer each kept instruction, and continue the conversation for multi-turn sets.
+
+Turn k+1's instruction is sampled from the rendered conversation plus the next user header, with the same
+steering system prompt as turn 1; responses are rendered with the template's own default system turn, so
+steering shapes what users ask, not how the assistant is told to answer. Work is batched across
+conversations, one turn at a time, so engines see full batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from magpie_dagster.domain.chat_templates import ChatFormat, Message
+from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
+from magpie_dagster.domain.engine_config import Sampling
+from magpie_dagster.domain.sampling_plan import sample_seed
+from magpie_dagster.domain.sanitise import drop_reason as instruction_drop_reason
+from magpie_dagster.domain.sanitise import sanitise_instruction
+
+
+@dataclass(frozen=True)
+class KeptInstruction:
+    conversation_id: str
+    sample_index: int
+    instruction: str
+    system_prompt: str | None
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    conversation_id: str
+    model: str
+    partition_date: dt.date
+    instruction: str
+    response: str
+    conversations: tuple[dict[str, str], ...]
+    turns: int
+    turn_stop_reason: str | None
+    drop_reason: str | None
+    finish_reason: str
+    prompt: str
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    max_tokens: int
+    stop_tokens: tuple[str, ...]
+    output_generator: str
+    engine: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass
+class _Conversation:
+    kept: KeptInstruction
+    messages: list[Message]
+    first_prompt: str = ""
+    first_finish_reason: str = "stop"
+    drop_reason: str | None = None
+    turn_stop_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    active: bool = True
+    responses: list[str] = field(default_factory=list)
+
+    def count(self, completion: Completion) -> None:
+        self.prompt_tokens += completion.prompt_tokens
+        self.completion_tokens += completion.completion_tokens
+
+
+def response_drop_reason(completion: Completion) -> str | None:
+    if completion.finish_reason == "length":
+        return "truncated"
+    if not completion.text.strip():
+        return "empty"
+    return None
+
+
+def generate_responses(
+    engine: GenerationEngine,
+    chat_format: ChatFormat,
+    instructions: Sequence[KeptInstruction],
+    *,
+    model_key: str,
+    partition_date: dt.date,
+    response_sampling: Sampling,
+    instruction_sampling: Sampling,
+    turns: int = 1,
+    batch_size: int = 16,
+) -> Iterator[list[ResponseRecord]]:
+    """Yields one list of finished conversations per batch of `batch_size` instructions."""
+    stops = chat_format.stop_strings
+    response_params = response_sampling.to_params(stops)
+    instruction_params = instruction_sampling.to_params(stops)
+    for start in range(0, len(instructions), batch_size):
+        conversations = [
+            _Conversation(kept=kept, messages=[Message(role="user", content=kept.instruction)])
+            for kept in instructions[start : start + batch_size]
+        ]
+        for turn in range(1, turns + 1):
+            _answer_turn(engine, chat_format, conversations, turn, response_params, model_key, partition_date)
+            if turn < turns:
+                _ask_next(
+                    engine,
+                    chat_format,
+                    conversations,
+                    turn + 1,
+                    instruction_params,
+                    model_key,
+                    partition_date,
+                )
+        yield [
+            _to_record(conversation, model_key, partition_date, response_sampling, stops, engine)
+            for conversation in conversations
+        ]
+
+
+def _answer_turn(engine, chat_format, conversations, turn, params, model_key, partition_date) -> None:
+    active = [conversation for conversation in conversations if conversation.active]
+    prompts = [
+        chat_format.response_prompt(
+            instruction=conversation.messages[-1].content,
+            history=conversation.messages[:-1],
+        )
+        for conversation in active
+    ]
+    requests = [
+        CompletionRequest(
+            prompt=prompt,
+            sampling=params,
+            seed=sample_seed(model_key, partition_date, conversation.kept.sample_index, f"response_{turn}"),
+        )
+        for prompt, conversation in zip(prompts, active, strict=True)
+    ]
+    for conversation, prompt, completion in zip(active, prompts, engine.complete(requests), strict=True):
+        conversation.count(completion)
+        problem = response_drop_reason(completion)
+        if turn == 1:
+            conversation.first_prompt = prompt
+            conversation.first_finish_reason = completion.finish_reason
+            conversation.drop_reason = problem
+        elif problem:
+            conversation.messages.pop()
+            conversation.turn_stop_reason = f"response_{turn}_{problem}"
+            conversation.active = False
+            continue
+        conversation.messages.append(Message(role="assistant", content=completion.text.strip()))
+        conversation.responses.append(completion.text.strip())
+        if problem:
+            conversation.active = False
+
+
+def _ask_next(engine, chat_format, conversations, turn, params, model_key, partition_date) -> None:
+    active = [conversation for conversation in conversations if conversation.active]
+    requests = [
+        CompletionRequest(
+            prompt=chat_format.instruction_prompt(
+                system_prompt=conversation.kept.system_prompt, history=conversation.messages
+            ),
+            sampling=params,
+            seed=sample_seed(
+                model_key, partition_date, conversation.kept.sample_index, f"instruction_{turn}"
+            ),
+        )
+        for conversation in active
+    ]
+    for conversation, completion in zip(active, engine.complete(requests), strict=True):
+        conversation.count(completion)
+        sanitised = sanitise_instruction(completion.text)
+        problem = instruction_drop_reason(
+            completion.text, sanitised, completion.finish_reason, chat_format.stop_strings
+        )
+        if problem:
+            conversation.turn_stop_reason = f"instruction_{turn}_{problem}"
+            conversation.active = False
+        else:
+            conversation.messages.append(Message(role="user", content=sanitised.text))
+
+
+def _to_record(conversation, model_key, partition_date, sampling, stops, engine) -> ResponseRecord:
+    sharegpt = tuple(
+        {"from": "human" if message.role == "user" else "gpt", "value": message.content}
+        for message in conversation.messages
+    )
+    return ResponseRecord(
+        conversation_id=conversation.kept.conversation_id,
+        model=model_key,
+        partition_date=partition_date,
+        instruction=conversation.kept.instruction,
+        response=conversation.responses[0] if conversation.responses else "",
+        conversations=sharegpt,
+        turns=len(conversation.responses),
+        turn_stop_reason=conversation.turn_stop_reason,
+        drop_reason=conversation.drop_reason,
+        finish_reason=conversation.first_finish_reason,
+        prompt=conversation.first_prompt,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        repetition_penalty=sampling.repetition_penalty,
+        max_tokens=sampling.max_tokens,
+        stop_tokens=stops,
+        output_generator=engine.model_name,
+        engine=engine.engine_name,
+        prompt_tokens=conversation.prompt_tokens,
+        completion_tokens=conversation.completion_tokens,
+    )

@@ -1,0 +1,200 @@
+"""Cleaning of generated instructions, and the reason an instruction is unusable.
+
+Models sampled from a pre-query template often decorate their query ("**Question:** ...") or go on to answer
+it themselves. The sanitiser removes that, records which rules fired (stored with every row, so their effect
+can be audited), and never drops a row itself: `drop_reason` names what is wrong, the raw data keeps the row,
+and curation drops it later. The rules are the same for every chat family; their patterns live in
+`sanitise_rules`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from magpie_dagster.domain import sanitise_rules as rules
+
+DropReason = Literal["empty", "template_echo", "truncated"]
+
+# Rules can uncover one another ('"**Question:** ...?"' needs quotes, then emphasis, then the label), so they
+# run in passes until nothing changes; a handful of passes is more than any real output needs.
+_MAX_PASSES = 4
+
+
+@dataclass(frozen=True)
+class SanitisedInstruction:
+    text: str
+    """The cleaned instruction; "" when nothing is left."""
+    rules_fired: tuple[str, ...]
+    """Stable rule ids (see `sanitise_rules.RULE_IDS`), each once, in the order they first fired."""
+
+
+def sanitise_instruction(raw: str) -> SanitisedInstruction:
+    """Strips labels, self-answers and stray markup from an instruction, recording which rules fired."""
+    text = raw.strip()
+    fired: list[str] = []
+    for _ in range(_MAX_PASSES):
+        changed = False
+        for rule_id, rule in _RULES:
+            cleaned = rule(text).strip()
+            if cleaned != text:
+                text, changed = cleaned, True
+                if rule_id not in fired:
+                    fired.append(rule_id)
+        if not changed:
+            break
+    return SanitisedInstruction(text=text, rules_fired=tuple(fired))
+
+
+def drop_reason(
+    raw: str, sanitised: SanitisedInstruction, finish_reason: str, special_tokens: Sequence[str] = ()
+) -> DropReason | None:
+    """Why a generated instruction is unusable (kept in raw data with this reason, dropped later), or None.
+
+    One reason per row, by priority: "truncated" first (a cut-off text is unusable whatever it contains, and
+    the fix is a larger max_tokens), then "template_echo" (the model reproduced the chat template, a sign of a
+    wrong pre-query template worth counting even when the echo leaves nothing), then "empty".
+    """
+    if finish_reason == "length":
+        return "truncated"
+    if is_template_echo(raw, sanitised.text, special_tokens):
+        return "template_echo"
+    if not any(character.isalnum() for character in sanitised.text):
+        return "empty"
+    return None
+
+
+def is_template_echo(raw: str, text: str, special_tokens: Sequence[str] = ()) -> bool:
+    """True when the output echoes the chat template: a special token, or a role header instead of a query.
+
+    The sanitiser does not strip a role echo: a model that writes "assistant\\n..." is answering, not asking,
+    so what follows is not a usable instruction.
+    """
+    if any(token and token in raw for token in special_tokens):
+        return True
+    head = raw.lstrip()
+    return bool(
+        rules.ROLE_HEADER_LINE.match(head)
+        or rules.INLINE_ASSISTANT_TURN.match(head)
+        or rules.ROLE_HEADER_ONLY.match(text)
+    )
+
+
+def strip_bold_tags(text: str) -> str:
+    """Removes a `<b>...</b>` pair opening the text, a stray `<b>` opener or a stray trailing `</b>`.
+
+    Tags inside the query ("What does the <b> tag do?") are content, and a `<b>` followed by a space
+    ("<b> vs <strong>") is being talked about, not used.
+    """
+    opener = rules.OPEN_BOLD_TAG.match(text)
+    if opener:
+        rest = text[opener.end() :]
+        closer = rules.CLOSE_BOLD_TAG.search(rest)
+        if closer:
+            return rest[: closer.start()] + rest[closer.end() :]
+        if rest[:1] and not rest[:1].isspace():
+            return rest
+    trailing = rules.TRAILING_CLOSE_BOLD_TAG.search(text)
+    if trailing and not rules.ANY_OPEN_BOLD_TAG.search(text):
+        return text[: trailing.start()]
+    return text
+
+
+def strip_leading_label(text: str) -> str:
+    """Removes one label such as "Question:", "**Task**", "## Question 3:" or "Q1." before the query."""
+    match = rules.LEADING_LABEL.match(text)
+    if not match:
+        return text
+    separator = match["inner_sep"] or match["outer_sep"]
+    opener, closer = match["open"], match["close"]
+    if separator in (".", ")") and not match["numbered"]:
+        return text
+    if closer and opener != closer:
+        return text
+    if opener and not closer and not match["inner_sep"]:
+        return text
+    wrapped_in_bold = bool(opener) and opener == closer
+    heading_alone_on_line = bool(match["heading"]) and ("\n" in match["gap"] or match.end() == len(text))
+    if separator or wrapped_in_bold or heading_alone_on_line:
+        return text[match.end() :]
+    return text
+
+
+def cut_self_answer(text: str) -> str:
+    """Cuts the text where the model starts answering its own query, keeping the query."""
+    cut_at = None
+    for marker, pattern in rules.ANSWER_MARKER_PATTERNS:
+        for match in pattern.finditer(text):
+            if cut_at is not None and match.start() >= cut_at:
+                break
+            if _starts_an_answer(text[: match.start()], marker):
+                cut_at = match.start()
+                break
+    return text if cut_at is None else text[:cut_at]
+
+
+def _starts_an_answer(before: str, marker: rules.AnswerMarker) -> bool:
+    if not any(character.isalnum() for character in before):
+        return False  # the marker is the instruction's first word: "Explanation: ..." is a query
+    if marker.after_question_only:
+        return before.rstrip(rules.CLOSING_DECORATION).endswith(rules.QUESTION_MARKS)
+    return True
+
+
+def strip_emphasis(text: str) -> str:
+    """Removes markdown emphasis wrapping the whole text, a leading bullet, or an unpaired `**` at either end.
+
+    A single unpaired `*` is left alone: it is as likely to be "*args" or "5 * 3" as stray markup, and so is
+    a leading `**` directly followed by code ("**kwargs").
+    """
+    for marker in rules.EMPHASIS_MARKERS:
+        inner = text[len(marker) : -len(marker)]
+        if (
+            len(text) > 2 * len(marker)
+            and text.startswith(marker)
+            and text.endswith(marker)
+            and marker not in inner
+            and inner == inner.strip()
+        ):
+            return inner
+    bullet = rules.LEADING_BULLET.match(text)
+    if bullet:
+        return text[bullet.end() :]
+    if text.count("**") == 1:
+        if text.startswith("**") and text.lstrip("*")[:1] not in rules.CODE_AFTER_STARS:
+            return text.lstrip("*")
+        if text.endswith("**"):
+            return text.rstrip("*")
+    return text
+
+
+def strip_quotes(text: str) -> str:
+    """Removes double quotes wrapping the whole text, or a quote at either end that nothing pairs with."""
+    for opening, closing in rules.QUOTE_PAIRS:
+        inner = text[1:-1]
+        wrapped = len(text) >= 2 and text[0] == opening and text[-1] == closing
+        if wrapped and opening not in inner and closing not in inner:
+            return inner
+        if text.startswith(opening) and _unpaired(text, opening, closing, at_start=True):
+            return text[1:]
+        if text.endswith(closing) and _unpaired(text, opening, closing, at_start=False):
+            return text[:-1]
+    return text
+
+
+def _unpaired(text: str, opening: str, closing: str, *, at_start: bool) -> bool:
+    if opening == closing:
+        return text.count(opening) % 2 == 1
+    if at_start:
+        return text.count(opening) > text.count(closing)
+    return text.count(closing) > text.count(opening)
+
+
+_RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
+    (rules.STRIP_BOLD_TAGS, strip_bold_tags),
+    (rules.STRIP_QUOTES, strip_quotes),
+    (rules.STRIP_EMPHASIS, strip_emphasis),
+    (rules.STRIP_LEADING_LABEL, strip_leading_label),
+    (rules.CUT_SELF_ANSWER, cut_self_answer),
+)

@@ -1,0 +1,1 @@
+"""Generation engines behind `magpie_dagster.domain.completion.GenerationEngine`."""

@@ -1,0 +1,223 @@
+"""Raw completions from any OpenAI-compatible server (`vllm serve`, llama.cpp's server, SGLang).
+
+Magpie needs the `/v1/completions` endpoint: the pre-query template must reach the model untouched, which a
+chat endpoint would wrap in its own template. llama.cpp's server takes one prompt per request (a list gives
+HTTP 500), so every request is its own call and parallelism comes from a bounded thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import openai
+from openai.types import Completion as ApiCompletion
+
+from magpie_dagster.domain.completion import (
+    ChatRequest,
+    Completion,
+    CompletionRequest,
+    EngineError,
+    FinishReason,
+    GenerationEngine,
+)
+
+# Local servers ignore the key, but the client refuses to start without one (and would otherwise read
+# OPENAI_API_KEY from the environment, which may belong to another service).
+_NO_KEY = "no-key-needed"
+_MODEL_LIST_TIMEOUT_S = 10.0
+
+
+class OpenAICompletionsEngine(GenerationEngine):
+    engine_name = "openai"
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        max_concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 3,
+        entry_key: str = "",
+        api_key_env: str | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        structured_output: str = "json_schema",
+    ) -> None:
+        """`api_key` is resolved by the caller; `api_key_env` only names it in error messages.
+
+        `extra_body` holds server-specific fields sent with every request. llama.cpp's server applies its own
+        defaults to whatever a request leaves out (repeat_penalty 1.1, top_k 40, min_p 0.05), so a faithful
+        Magpie sample there needs `{"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0}`.
+        """
+        super().__init__(model_name)
+        # How a judge's JSON schema is sent: OpenAI and vLLM take `json_schema`; llama.cpp's server only
+        # `json_object` with a `schema`; "none" leaves answers unconstrained (parsed leniently).
+        self.structured_output = structured_output
+        self.supports_json_schema = structured_output != "none"
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.base_url = base_url
+        self.entry_key = entry_key or model_name
+        self.api_key_env = api_key_env
+        self.extra_body = dict(extra_body or {})
+        # The client's own retry-with-backoff covers connection errors, 408, 409, 429 and 5xx.
+        self._client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=max_retries
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrency, thread_name_prefix=f"openai-{self.entry_key}"
+        )
+
+    def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
+        futures = [self._pool.submit(self._complete_one, request) for request in requests]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            _cancel_pending(futures)
+            raise
+
+    def _complete_one(self, request: CompletionRequest) -> Completion:
+        sampling = request.sampling
+        try:
+            response = self._client.completions.create(
+                model=self.model_name,
+                prompt=request.prompt,
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                stop=list(sampling.stop) or None,
+                seed=request.seed,
+                extra_body={**self.extra_body, **_penalty_fields(sampling.repetition_penalty)} or None,
+            )
+        except openai.APIError as error:
+            raise self._explain(error) from error
+        return self._to_completion(response)
+
+    def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
+        futures = [self._pool.submit(self._chat_one, request) for request in requests]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            _cancel_pending(futures)
+            raise
+
+    def _chat_one(self, request: ChatRequest) -> Completion:
+        sampling = request.sampling
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model_name,
+                messages=list(request.messages),
+                max_tokens=sampling.max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                seed=request.seed,
+                response_format=self._response_format(request.json_schema),
+                extra_body=self.extra_body or None,
+            )
+        except openai.APIError as error:
+            raise self._explain(error) from error
+        if not response.choices:
+            raise EngineError(f"Judge '{self.entry_key}': the server at {self.base_url} answered with no choices.")
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=_finish_reason(choice.finish_reason),
+        )
+
+    def _response_format(self, schema: dict | None) -> dict | openai.NotGiven:
+        if schema is None or not self.supports_json_schema:
+            return openai.NOT_GIVEN
+        if self.structured_output == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "judgement", "schema": schema, "strict": True}}
+
+    def _to_completion(self, response: ApiCompletion) -> Completion:
+        if not response.choices:
+            raise EngineError(
+                f"Model entry '{self.entry_key}': the server at {self.base_url} answered a completion "
+                "request with no choices."
+            )
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.text,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=_finish_reason(choice.finish_reason),
+        )
+
+    def _explain(self, error: openai.APIError) -> EngineError:
+        """Turns an SDK error into what the user must do; never includes the API key."""
+        where = f"Model entry '{self.entry_key}' (server {self.base_url})"
+        if isinstance(error, openai.APIConnectionError):
+            cause = f": {error.__cause__}" if error.__cause__ and str(error.__cause__) else ""
+            return EngineError(
+                f"{where}: the server did not answer ({error.message.rstrip('.')}{cause}). Start the server, "
+                "or fix `base_url` for this entry in the model catalogue."
+            )
+        if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
+            fix = (
+                f"check the environment variable {self.api_key_env} (this entry's `api_key_env`)"
+                if self.api_key_env
+                else "set `api_key_env` for this entry in the model catalogue and export that variable"
+            )
+            return EngineError(f"{where}: HTTP {error.status_code}, the API key is missing or wrong: {fix}.")
+        if isinstance(error, openai.NotFoundError):
+            return EngineError(
+                f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint()}"
+            )
+        if isinstance(error, openai.APIStatusError):
+            return EngineError(f"{where}: HTTP {error.status_code}: {_server_message(error)}")
+        return EngineError(f"{where}: {error.message}")
+
+    def _served_models_hint(self) -> str:
+        try:
+            served = [model.id for model in self._client.models.list(timeout=_MODEL_LIST_TIMEOUT_S)]
+        except openai.APIError as error:
+            return (
+                "The served model id may differ from `model` in the catalogue, or `base_url` may lack its "
+                f"`/v1` suffix; listing the server's models failed too ({error.message})."
+            )
+        if self.model_name in served:
+            return "The server does serve that model, so the path is wrong: does `base_url` end in `/v1`?"
+        return (
+            f"The server serves {', '.join(served) or 'no models'}: set `model` for this entry in the model "
+            "catalogue to the served model id."
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
+
+
+def _penalty_fields(repetition_penalty: float) -> dict[str, float]:
+    """vLLM and SGLang read `repetition_penalty`, llama.cpp's server `repeat_penalty`; each ignores the other.
+
+    Left out at 1.0 so a strict server (OpenAI's own) does not reject the unknown fields.
+    """
+    if repetition_penalty == 1.0:
+        return {}
+    return {"repetition_penalty": repetition_penalty, "repeat_penalty": repetition_penalty}
+
+
+def _finish_reason(reason: str | None) -> FinishReason:
+    """Servers say "stop", "eos" or nothing when the model ended; only "length" means it was cut off."""
+    return "length" if reason == "length" else "stop"
+
+
+def _server_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, Mapping) and body.get("message"):
+        return str(body["message"])
+    return error.message
+
+
+def _cancel_pending(futures: Sequence[Future[Completion]]) -> None:
+    for future in futures:
+        future.cancel()

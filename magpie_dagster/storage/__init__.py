@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: owns every table's schema and every SQL statement."""

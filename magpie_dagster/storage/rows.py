@@ -1,0 +1,85 @@
+"""Domain records to table rows: the one place that knows both shapes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from magpie_dagster.domain.instructions import InstructionRecord
+from magpie_dagster.domain.judging.judge import TagResult
+from magpie_dagster.domain.responses import ResponseRecord
+
+
+def instruction_row(record: InstructionRecord) -> dict[str, Any]:
+    return {
+        "conversation_id": record.conversation_id,
+        "model": record.model,
+        "partition_date": record.partition_date,
+        "sample_index": record.sample_index,
+        "system_prompt_name": record.system_prompt_name,
+        "instruction": record.instruction,
+        "raw_instruction": record.raw_instruction,
+        "sanitiser_rules": list(record.sanitiser_rules),
+        "drop_reason": record.drop_reason,
+        "gen_input_configs": {
+            "temperature": record.temperature,
+            "top_p": record.top_p,
+            "max_tokens": record.max_tokens,
+            "input_generator": record.input_generator,
+            "seed": record.seed,
+            "pre_query_template": record.pre_query_template,
+        },
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "finish_reason": record.finish_reason,
+    }
+
+
+def response_row(record: ResponseRecord) -> dict[str, Any]:
+    return {
+        "conversation_id": record.conversation_id,
+        "model": record.model,
+        "partition_date": record.partition_date,
+        "instruction": record.instruction,
+        "response": record.response,
+        "conversations": [dict(turn) for turn in record.conversations],
+        "turns": record.turns,
+        "turn_stop_reason": record.turn_stop_reason,
+        "drop_reason": record.drop_reason,
+        "finish_reason": record.finish_reason,
+        "gen_response_configs": {
+            "prompt": record.prompt,
+            "temperature": record.temperature,
+            "top_p": record.top_p,
+            "repetition_penalty": record.repetition_penalty,
+            "max_tokens": record.max_tokens,
+            "stop_tokens": list(record.stop_tokens),
+            "output_generator": record.output_generator,
+            "engine": record.engine,
+        },
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+    }
+
+
+def judgement_row(
+    result: TagResult, model: str, partition_date: dt.date, input_hash: str, judge_model: str
+) -> dict[str, Any]:
+    return {
+        "conversation_id": result.conversation_id,
+        "model": model,
+        "partition_date": partition_date,
+        "tag": result.tag,
+        "input_hash": input_hash,
+        "judge_model": judge_model,
+        "prompt_version": result.prompt_version,
+        "status": "ok" if result.ok else "failed",
+        "fields": json.dumps(result.columns, ensure_ascii=False) if result.ok else None,
+        "raw_answer": result.raw_answer,
+        "error": result.error,
+        "attempts": result.attempts,
+        "constrained": result.constrained,
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+    }

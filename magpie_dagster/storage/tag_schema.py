@@ -1,0 +1,72 @@
+"""The tagging stage's table and the analyst view over it.
+
+`judgements` holds one row per (instruction, tag): the parsed fields as JSON text, or the raw answer and the
+error when the judge failed, with the judge model and prompt version that form the re-judging cache key.
+`instruction_tags` pivots it into the released datasets' columns, one row per usable instruction.
+"""
+
+from __future__ import annotations
+
+JUDGEMENTS = "judgements"
+INSTRUCTION_TAGS_VIEW = "instruction_tags"
+
+JUDGEMENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {JUDGEMENTS} (
+    conversation_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    tag VARCHAR NOT NULL,
+    input_hash VARCHAR NOT NULL,
+    judge_model VARCHAR NOT NULL,
+    prompt_version VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    fields VARCHAR,
+    raw_answer VARCHAR,
+    error VARCHAR,
+    attempts INTEGER NOT NULL,
+    constrained BOOLEAN NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+)
+"""
+
+
+def _tag(alias: str, tag: str) -> str:
+    return f"""LEFT JOIN {JUDGEMENTS} {alias} ON {alias}.conversation_id = i.conversation_id
+        AND {alias}.model = i.model AND {alias}.partition_date = i.partition_date
+        AND {alias}.tag = '{tag}' AND {alias}.status = 'ok'"""
+
+
+INSTRUCTION_TAGS_DDL = f"""
+CREATE OR REPLACE VIEW {INSTRUCTION_TAGS_VIEW} AS
+SELECT
+    i.conversation_id, i.model, i.partition_date, i.instruction,
+    d.fields::JSON ->> 'intent' AS intent,
+    d.fields::JSON ->> 'knowledge' AS knowledge,
+    d.fields::JSON ->> 'difficulty' AS difficulty,
+    d.judge_model AS difficulty_generator,
+    q.fields::JSON ->> 'quality_explanation' AS quality_explanation,
+    q.fields::JSON ->> 'input_quality' AS input_quality,
+    q.judge_model AS quality_generator,
+    c.fields::JSON ->> 'task_category' AS task_category,
+    from_json(c.fields::JSON -> 'other_task_category', '["VARCHAR"]') AS other_task_category,
+    c.judge_model AS task_category_generator,
+    l.fields::JSON ->> 'language' AS language,
+    s.fields::JSON ->> 'safety' AS safety,
+    from_json(s.fields::JSON -> 'safety_categories', '["VARCHAR"]') AS safety_categories,
+    s.judge_model AS safety_generator,
+    CAST(r.fields::JSON ->> 'instruct_reward' AS DOUBLE) AS instruct_reward,
+    r.judge_model AS reward_model,
+    coalesce((SELECT list(f.tag ORDER BY f.tag) FROM {JUDGEMENTS} f
+        WHERE f.conversation_id = i.conversation_id AND f.model = i.model
+        AND f.partition_date = i.partition_date AND f.status = 'failed'), []::VARCHAR[]) AS failed_tags
+FROM instructions i
+{_tag("d", "difficulty")}
+{_tag("q", "quality")}
+{_tag("c", "category")}
+{_tag("l", "language")}
+{_tag("s", "safety")}
+{_tag("r", "reward")}
+WHERE i.drop_reason IS NULL
+"""

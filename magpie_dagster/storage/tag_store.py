@@ -1,0 +1,116 @@
+"""Every SQL statement of the tagging stage: inputs, the re-judging cache, batch writes, label counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
+from magpie_dagster.storage.warehouse import Warehouse
+
+LABEL_COLUMNS = ("difficulty", "input_quality", "task_category", "language", "safety")
+
+
+def judging_inputs(warehouse: Warehouse, model: str, partition_date: dt.date) -> list[dict[str, Any]]:
+    """Usable instructions of the partition, with their first response when one exists."""
+    with warehouse.connect(read_only=True) as connection:
+        cursor = connection.execute(
+            """
+            SELECT i.conversation_id, i.instruction, coalesce(r.response, '') AS response
+            FROM instructions i
+            LEFT JOIN responses r ON r.conversation_id = i.conversation_id AND r.model = i.model
+                AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
+            WHERE i.model = ? AND i.partition_date = ? AND i.drop_reason IS NULL
+            ORDER BY i.sample_index
+            """,
+            [model, partition_date],
+        )
+        return _dicts(cursor)
+
+
+def cached_judgements(
+    warehouse: Warehouse, model: str, partition_date: dt.date, tag: str
+) -> dict[str, tuple[str, str, str, str]]:
+    """conversation_id -> (input_hash, judge_model, prompt_version, status) of the stored judgements."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            f"""
+            SELECT conversation_id, input_hash, judge_model, prompt_version, status FROM {JUDGEMENTS}
+            WHERE model = ? AND partition_date = ? AND tag = ?
+            """,
+            [model, partition_date, tag],
+        ).fetchall()
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+
+def drop_stale_judgements(
+    warehouse: Warehouse, model: str, partition_date: dt.date, tag: str, current_ids: Sequence[str]
+) -> int:
+    """Removes judgements of instructions the partition no longer has (it was regenerated)."""
+    with warehouse.connect() as connection:
+        return connection.execute(
+            f"""
+            DELETE FROM {JUDGEMENTS} WHERE model = ? AND partition_date = ? AND tag = ?
+                AND NOT list_contains(?, conversation_id)
+            """,
+            [model, partition_date, tag, list(current_ids)],
+        ).fetchone()[0]
+
+
+def write_judgements(warehouse: Warehouse, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Replaces the (conversation, tag) rows given, in one short transaction."""
+    if not rows:
+        return
+    with warehouse.connect() as connection:
+        schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {JUDGEMENTS} LIMIT 0").to_arrow_table().schema
+        batch = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)  # noqa: F841 (read by SQL)
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(
+            f"""
+            DELETE FROM {JUDGEMENTS} j USING batch b
+            WHERE j.conversation_id = b.conversation_id AND j.model = b.model
+                AND j.partition_date = b.partition_date AND j.tag = b.tag
+            """
+        )
+        connection.execute(f"INSERT INTO {JUDGEMENTS} BY NAME SELECT * FROM batch")
+        connection.execute("COMMIT")
+
+
+def tag_outcomes(warehouse: Warehouse, model: str, partition_date: dt.date) -> dict[str, dict[str, int]]:
+    """tag -> {"ok": n, "failed": m} for the partition."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            f"""
+            SELECT tag, status, count(*) FROM {JUDGEMENTS}
+            WHERE model = ? AND partition_date = ? GROUP BY ALL
+            """,
+            [model, partition_date],
+        ).fetchall()
+    outcomes: dict[str, dict[str, int]] = {}
+    for tag, status, count in rows:
+        outcomes.setdefault(tag, {"ok": 0, "failed": 0})[status] = count
+    return outcomes
+
+
+def label_counts(warehouse: Warehouse, model: str, partition_date: dt.date) -> dict[str, dict[str | None, int]]:
+    """column -> label -> rows, for every label column of `instruction_tags` in the partition."""
+    counts: dict[str, dict[str | None, int]] = {}
+    with warehouse.connect(read_only=True) as connection:
+        for column in LABEL_COLUMNS:
+            rows = connection.execute(
+                f"""
+                SELECT {column}, count(*) FROM {INSTRUCTION_TAGS_VIEW}
+                WHERE model = ? AND partition_date = ? GROUP BY 1 ORDER BY 2 DESC
+                """,
+                [model, partition_date],
+            ).fetchall()
+            counts[column] = {label: count for label, count in rows}
+    return counts
+
+
+def _dicts(cursor) -> list[dict[str, Any]]:
+    columns = [description[0] for description in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

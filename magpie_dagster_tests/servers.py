@@ -1,0 +1,90 @@
+"""Starts real servers on loopback for tests, so engine code meets real sockets, real HTTP and real errors."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from magpie_dagster.engines.packaged_model import packaged_smollm2_path
+
+SERVED_MODEL_ID = "smollm2"
+_STARTUP_TIMEOUT_S = 120.0
+_STDERR_TAIL_CHARS = 3000
+
+
+def free_loopback_port() -> int:
+    """A port nothing listens on right now (the OS picks it; the socket closes before we return)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def llama_cpp_server(
+    model_path: Path | None = None, *, api_key: str | None = None, n_ctx: int = 2048
+) -> Iterator[str]:
+    """Runs llama-cpp-python's OpenAI-compatible server on the packaged SmolLM2; yields its `/v1` base URL."""
+    port = free_loopback_port()
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model_path or packaged_smollm2_path()),
+        "--model_alias", SERVED_MODEL_ID,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", str(n_ctx),
+        "--n_threads", "2",
+        "--verbose", "False",
+    ]  # fmt: skip
+    if api_key is not None:
+        command += ["--api_key", api_key]
+    base_url = f"http://127.0.0.1:{port}/v1"
+    # A file, not a pipe: nobody reads the server's output while tests run, and a full pipe would block it.
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait_until_ready(server, base_url, api_key, log)
+            yield base_url
+        finally:
+            _stop(server)
+
+
+def _wait_until_ready(server: subprocess.Popen[bytes], base_url: str, api_key: str | None, log) -> None:
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    request = urllib.request.Request(f"{base_url}/models")
+    if api_key is not None:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"llama.cpp server exited with code {server.returncode}:\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise RuntimeError(
+        f"llama.cpp server at {base_url} not ready after {_STARTUP_TIMEOUT_S:.0f} s:\n{_tail(log)}"
+    )
+
+
+def _tail(log) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()[-_STDERR_TAIL_CHARS:]
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=5)

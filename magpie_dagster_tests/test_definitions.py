@@ -1,0 +1,73 @@
+"""The code location loads, and its partitions and nightly schedule follow the catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+
+import dagster as dg
+
+from magpie_dagster.definitions import defs as lazy_definitions
+from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION
+from magpie_dagster.defs.schedules import nightly_run_requests
+
+
+def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    definitions = lazy_definitions()
+    repository = definitions.get_repository_def()
+    assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} >= {
+        "raw_instructions",
+        "responses",
+    }
+    assert definitions.resolve_job_def("magpie_job").partitions_def is not None
+    assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
+
+
+def test_adding_a_model_adds_its_partitions(tmp_path):
+    catalogue = tmp_path / "catalogue.yaml"
+    entry = (
+        "  - {{key: {key}, engine: llama_cpp, model: packaged:smollm2-135m-instruct, template: smollm2}}\n"
+    )
+    catalogue.write_text('start_date: "2026-11-01"\nmodels:\n' + entry.format(key="one"))
+    first = build_definitions(catalogue, tmp_path / "w.duckdb").resolve_job_def("magpie_job").partitions_def
+    catalogue.write_text(catalogue.read_text() + entry.format(key="two"))
+    second = build_definitions(catalogue, tmp_path / "w.duckdb").resolve_job_def("magpie_job").partitions_def
+    models = {
+        "first": first.get_partitions_def_for_dimension(MODEL_DIMENSION).get_partition_keys(),
+        "second": second.get_partitions_def_for_dimension(MODEL_DIMENSION).get_partition_keys(),
+    }
+    assert models == {"first": ["one"], "second": ["one", "two"]}
+    dates = second.get_partitions_def_for_dimension(DATE_DIMENSION)
+    today = dt.date.today().isoformat()
+    assert dates.get_partition_keys()[0] == "2026-11-01"
+    assert today in dates.get_partition_keys()
+
+
+def test_nightly_schedule_requests_tonight_for_every_model(tmp_path):
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(
+        textwrap.dedent("""
+        start_date: "2026-11-01"
+        models:
+          - {key: one, engine: llama_cpp, model: packaged:smollm2-135m-instruct, template: smollm2}
+          - {key: two, engine: openai, base_url: "http://127.0.0.1:8000/v1", model: m, template: qwen2.5}
+    """)
+    )
+    definitions = build_definitions(catalogue, tmp_path / "w.duckdb")
+    schedule = definitions.resolve_schedule_def("nightly_magpie")
+    night = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.timezone.utc)
+    with dg.build_schedule_context(
+        scheduled_execution_time=night, repository_def=definitions.get_repository_def()
+    ) as context:
+        requests = schedule.evaluate_tick(context).run_requests
+    keys = sorted(
+        (
+            request.partition_key.keys_by_dimension[MODEL_DIMENSION],
+            request.partition_key.keys_by_dimension[DATE_DIMENSION],
+        )
+        for request in requests
+    )
+    assert keys == [("one", "2026-11-21"), ("two", "2026-11-21")]
+    assert len(nightly_run_requests(("a", "b", "c"), dt.date(2026, 11, 22))) == 3

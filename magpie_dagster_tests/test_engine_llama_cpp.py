@@ -1,0 +1,71 @@
+"""The embedded engine on the real packaged SmolLM2-135M-Instruct GGUF."""
+
+from __future__ import annotations
+
+import pytest
+
+from magpie_dagster.domain.completion import CompletionRequest, EngineError, SamplingParams
+from magpie_dagster.engines.llama_cpp import LlamaCppEngine
+from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2, packaged_smollm2_path
+
+SMOLLM2_PRE_QUERY = (
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\n"
+)
+CHATML_STOPS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with LlamaCppEngine(PACKAGED_SMOLLM2, n_ctx=1024, n_threads=2) as opened:
+        yield opened
+
+
+def test_packaged_model_is_found():
+    path = packaged_smollm2_path()
+    assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+
+
+def test_instruction_from_the_pre_query_template(engine):
+    sampling = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=96, stop=CHATML_STOPS)
+    completions = engine.complete(
+        [CompletionRequest(SMOLLM2_PRE_QUERY, sampling, seed) for seed in (1, 2, 3)]
+    )
+    assert len(completions) == 3
+    assert len({completion.text for completion in completions}) == 3, "distinct seeds give distinct samples"
+    for completion in completions:
+        assert completion.text.strip()
+        assert not any(stop in completion.text for stop in CHATML_STOPS)
+        assert completion.prompt_tokens > 10 and completion.completion_tokens > 0
+
+
+def test_same_seed_same_text(engine):
+    sampling = SamplingParams(temperature=1.0, max_tokens=32, stop=CHATML_STOPS)
+    first, again = engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY, sampling, 99)] * 2)
+    assert first.text == again.text
+
+
+def test_max_tokens_gives_length(engine):
+    [completion] = engine.complete(
+        [
+            CompletionRequest(
+                SMOLLM2_PRE_QUERY + "Write a long essay about rivers.<|im_end|>\n<|im_start|>assistant\n",
+                SamplingParams(temperature=0.0, max_tokens=4),
+                0,
+            )
+        ]
+    )
+    assert completion.finish_reason == "length" and completion.completion_tokens == 4
+
+
+def test_chat_template_comes_from_the_gguf(engine):
+    template = engine.chat_template()
+    assert "<|im_start|>" in template.template and "SmolLM" in template.template
+    assert template.eos_token == "<|im_end|>"
+
+
+def test_missing_gguf_is_a_clear_error(tmp_path):
+    with pytest.raises(EngineError, match="GGUF model file not found"):
+        LlamaCppEngine(str(tmp_path / "absent.gguf"))

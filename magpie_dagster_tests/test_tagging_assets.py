@@ -1,0 +1,127 @@
+"""The tagging asset materialised per partition on a temporary DuckDB file, with the deterministic fake judge."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import textwrap
+
+import dagster as dg
+import pytest
+
+from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.domain.judging import tags as tag_specs
+from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster_tests.fakes import FakeEngineResource
+
+NIGHT = dt.date(2026, 11, 20)
+CATALOGUE = """
+start_date: "2026-11-01"
+models:
+  - {key: alpha, engine: llama_cpp, model: packaged:smollm2-135m-instruct, template: smollm2, instructions_per_batch: 8}
+judging:
+  judge: {engine: llama_cpp, model: judge-model.gguf, max_retries: 1, max_failure_rate: 0.3}
+  reward: {kind: judge_score}
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    catalogue_path = tmp_path / "catalogue.yaml"
+    catalogue_path.write_text(textwrap.dedent(CATALOGUE))
+    return catalogue_path, tmp_path / "warehouse.duckdb"
+
+
+def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags")):
+    catalogue_path, warehouse_path = project
+    defs = build_definitions(catalogue_path, warehouse_path, engines=engines or FakeEngineResource())
+    return defs.resolve_job_def("magpie_job").execute_in_process(
+        partition_key=model_date_key("alpha", NIGHT),
+        instance=dg.DagsterInstance.ephemeral(),
+        asset_selection=[dg.AssetKey(asset) for asset in assets],
+        raise_on_error=False,
+    )
+
+
+def tags_metadata(result):
+    [materialisation] = [
+        event.materialization for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key == dg.AssetKey("instruction_tags")
+    ]
+    return {key: value.value for key, value in materialisation.metadata.items()}
+
+
+def checks(result):
+    return {event.check_name: event.passed for event in result.get_asset_check_evaluations()}
+
+
+def query(project, sql):
+    with Warehouse(project[1]).connect(read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_every_usable_instruction_gets_every_tag_with_the_released_names(project):
+    result = run(project)
+    assert result.success
+    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    rows = query(
+        project,
+        "SELECT intent, knowledge, difficulty, difficulty_generator, quality_explanation, input_quality, "
+        "quality_generator, task_category, other_task_category, task_category_generator, language, "
+        "instruct_reward, reward_model, failed_tags FROM instruction_tags",
+    )
+    assert len(rows) == kept > 0
+    for row in rows:
+        assert row[0] and row[1] and row[2] in DIFFICULTY and row[5] in INPUT_QUALITY and row[7] in TASK_CATEGORIES
+        assert row[3] == row[6] == row[9] == row[12] == "judge-model.gguf"
+        assert row[10] == "en" and 1 <= row[11] <= 10 and row[13] == []
+    assert checks(result) == {"judge_parse_failure_rate": True, "labels_in_their_sets": True}
+    metadata = tags_metadata(result)
+    assert metadata["rows"] == kept and metadata["failed"] == 0 and metadata["judged"] == 5 * kept
+    assert "| difficulty |" in metadata["label_distributions"]
+
+
+def test_a_rerun_reuses_judgements_and_a_new_prompt_version_rejudges_only_its_tag(project, monkeypatch):
+    assert run(project).success
+    again = run(project, assets=("instruction_tags",))
+    assert tags_metadata(again)["judged"] == 0
+    bumped = dataclasses.replace(tag_specs.TAGS["quality"].prompt, version="quality-v2")
+    monkeypatch.setitem(tag_specs.TAGS, "quality", dataclasses.replace(tag_specs.TAGS["quality"], prompt=bumped))
+    third = run(project, assets=("instruction_tags",))
+    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    assert tags_metadata(third)["judged"] == kept
+    versions = query(project, "SELECT tag, prompt_version, count(*) FROM judgements GROUP BY ALL ORDER BY 1")
+    assert ("quality", "quality-v2", kept) in versions and ("difficulty", "difficulty-v1", kept) in versions
+
+
+def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer(project):
+    result = run(project, FakeEngineResource(judge_script="garbage_for_odd_seeds"))
+    assert result.success
+    metadata = tags_metadata(result)
+    assert metadata["retried_ok"] > 0
+    failures = query(project, "SELECT raw_answer, error, attempts FROM judgements WHERE status = 'failed'")
+    for raw_answer, error, attempts in failures:
+        assert raw_answer == "I would say it is fine." and "no JSON object" in error and attempts == 2
+
+
+def test_a_judge_that_always_fails_fails_the_check_not_the_run(project):
+    result = run(project, FakeEngineResource(judge_script="always_garbage"))
+    assert result.success
+    assert checks(result) == {"judge_parse_failure_rate": False, "labels_in_their_sets": True}
+    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    assert query(project, "SELECT count(*) FROM judgements WHERE status = 'failed'")[0][0] == 4 * kept
+    nulls = query(project, "SELECT difficulty, failed_tags FROM instruction_tags LIMIT 1")[0]
+    assert nulls == (None, ["category", "difficulty", "quality", "reward"])
+
+
+def test_regenerated_instructions_drop_their_stale_judgements(project):
+    assert run(project).success
+    assert run(project, FakeEngineResource(script="echo_every_third")).success
+    stale = query(
+        project,
+        "SELECT count(*) FROM judgements j ANTI JOIN instructions i ON i.conversation_id = j.conversation_id "
+        "AND i.drop_reason IS NULL",
+    )[0][0]
+    assert stale == 0
