@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 
 from magpie_dagster.defs.definitions_builder import build_definitions
-from magpie_dagster.defs.jobs import MAGPIE_JOB
+from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.settings import catalogue_path, warehouse_path
@@ -49,7 +49,8 @@ def _run(partition_date: dt.date, models: str | None) -> int:
         )
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    job = build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(MAGPIE_JOB)
+    definitions = build_definitions(catalogue_path(), warehouse_path())
+    job = definitions.resolve_job_def(MAGPIE_JOB)
     failed = []
     with dg.DagsterInstance.get() as instance:
         for key in model_keys:
@@ -59,6 +60,12 @@ def _run(partition_date: dt.date, models: str | None) -> int:
             )
             if not result.success:
                 failed.append(key)
+        print(f"materialising {NIGHTLY_CURATION_JOB} for {partition_date} (all models) ...", flush=True)
+        nightly = definitions.resolve_job_def(NIGHTLY_CURATION_JOB).execute_in_process(
+            partition_key=partition_date.isoformat(), instance=instance, raise_on_error=False
+        )
+        if not nightly.success:
+            failed.append(f"nightly curation {partition_date}")
     _print_summary(partition_date, model_keys)
     if failed:
         print(

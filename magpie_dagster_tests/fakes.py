@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
-from magpie_dagster.defs.resources import EngineResource
+import numpy as np
+
+from magpie_dagster.defs.resources import EmbedderResource, EngineResource
 from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, GenerationEngine
+from magpie_dagster.domain.dedup.normalise import normalise_text
 from magpie_dagster.domain.engine_config import Connection
 from magpie_dagster.engines.fake import FakeEngine, default_fake_judgement, default_fake_text
 
@@ -21,8 +25,18 @@ def _unreachable(label: str) -> GenerationEngine:
     raise EngineError(f"Cannot reach the OpenAI-compatible server for model {label!r} at http://127.0.0.1:9/v1")
 
 
+def _repetitive(request: CompletionRequest) -> str:
+    """Instructions drawn from four fixed questions, so partitions and models duplicate each other."""
+    if request.prompt.rstrip().endswith(("user", "<|user|>", "[INST]")):
+        return ("How do tides work?", "Explain binary search.", "What is sourdough?", "Name three primes.")[
+            request.seed % 4
+        ]
+    return default_fake_text(request)
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
+    "repetitive": _repetitive,
     "echo_every_third": _echo_every_third,
 }
 
@@ -56,3 +70,23 @@ class FakeEngineResource(EngineResource):
         return FakeEngine(
             model_name=f"fake-{label}", text_for=SCRIPTS[self.script], answer_for=JUDGE_SCRIPTS[self.judge_script]
         )
+
+
+class _HashEmbedder:
+    """Equal normalised texts get equal vectors; different texts get unrelated unit vectors."""
+
+    name = "fake-embedder"
+    dimensions = 16
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = []
+        for text in texts:
+            seed = int(hashlib.sha256(normalise_text(text).encode()).hexdigest()[:8], 16)
+            vector = np.random.default_rng(seed).normal(size=self.dimensions)
+            vectors.append(vector / np.linalg.norm(vector))
+        return np.asarray(vectors, dtype=np.float32).reshape(-1, self.dimensions)
+
+
+class FakeEmbedderResource(EmbedderResource):
+    def get(self, model: str, batch_size: int):
+        return _HashEmbedder()

@@ -17,11 +17,15 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "w.duckdb"))
     definitions = lazy_definitions()
     repository = definitions.get_repository_def()
-    assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} >= {
-        "raw_instructions",
-        "responses",
+    assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} == {
+        "raw_instructions", "responses", "instruction_tags", "dedup_results",
+        "curated_subset", "preference_pairs", "dataset_export",
     }
     assert definitions.resolve_job_def("magpie_job").partitions_def is not None
+    nightly = definitions.resolve_job_def("nightly_curation_job")
+    assert isinstance(nightly.partitions_def, dg.DailyPartitionsDefinition)
+    checks = {key.name for key in repository.asset_graph.asset_check_keys}
+    assert checks == {"judge_parse_failure_rate", "labels_in_their_sets"}
     assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
 
 

@@ -11,7 +11,7 @@ import pytest
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.storage.warehouse import Warehouse
-from magpie_dagster_tests.fakes import FakeEngineResource
+from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
 
@@ -45,7 +45,9 @@ def project(tmp_path):
 
 def materialise(project, model: str, engines: FakeEngineResource | None = None, raise_on_error: bool = True):
     catalogue_path, warehouse_path = project
-    defs = build_definitions(catalogue_path, warehouse_path, engines=engines or FakeEngineResource())
+    defs = build_definitions(
+        catalogue_path, warehouse_path, engines=engines or FakeEngineResource(), embedder=FakeEmbedderResource()
+    )
     job = defs.resolve_job_def("magpie_job")
     return job.execute_in_process(
         partition_key=model_date_key(model, NIGHT),

@@ -14,7 +14,7 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.judging import tags as tag_specs
 from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
 from magpie_dagster.storage.warehouse import Warehouse
-from magpie_dagster_tests.fakes import FakeEngineResource
+from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
 CATALOGUE = """
@@ -36,7 +36,9 @@ def project(tmp_path):
 
 def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags")):
     catalogue_path, warehouse_path = project
-    defs = build_definitions(catalogue_path, warehouse_path, engines=engines or FakeEngineResource())
+    defs = build_definitions(
+        catalogue_path, warehouse_path, engines=engines or FakeEngineResource(), embedder=FakeEmbedderResource()
+    )
     return defs.resolve_job_def("magpie_job").execute_in_process(
         partition_key=model_date_key("alpha", NIGHT),
         instance=dg.DagsterInstance.ephemeral(),

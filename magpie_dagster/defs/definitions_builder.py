@@ -6,11 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.curation import build_curation_assets
+from magpie_dagster.defs.assets.dedup import build_dedup_asset
 from magpie_dagster.defs.assets.generation import build_generation_assets
 from magpie_dagster.defs.assets.tagging import build_tagging_asset
-from magpie_dagster.defs.jobs import build_magpie_job
-from magpie_dagster.defs.partitions import build_model_date_partitions
-from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.defs.jobs import build_magpie_job, build_nightly_curation_job
+from magpie_dagster.defs.partitions import build_model_date_partitions, build_nights
+from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, EngineResource, WarehouseResource
 from magpie_dagster.defs.schedules import build_nightly_schedule
 from magpie_dagster.domain.catalogue import load_catalogue
 
@@ -19,18 +21,26 @@ def build_definitions(
     catalogue_path: str | Path,
     warehouse_path: str | Path,
     engines: EngineResource | None = None,
+    embedder: EmbedderResource | None = None,
 ) -> dg.Definitions:
     catalogue = load_catalogue(catalogue_path)
     partitions_def = build_model_date_partitions(catalogue)
-    job = build_magpie_job(partitions_def)
+    nights = build_nights(catalogue)
     generation = build_generation_assets(partitions_def)
+    tags = build_tagging_asset(partitions_def, upstream=generation)
+    dedup = build_dedup_asset(partitions_def, upstream=generation)
+    per_model = [*generation, tags, dedup]
+    nightly = build_curation_assets(nights, dedup, tags)
+    model_job = build_magpie_job(partitions_def, per_model)
+    curation_job = build_nightly_curation_job(nights, nightly)
     return dg.Definitions(
-        assets=[*generation, build_tagging_asset(partitions_def, upstream=generation)],
-        jobs=[job],
-        schedules=[build_nightly_schedule(job, catalogue)],
+        assets=[*per_model, *nightly],
+        jobs=[model_job, curation_job],
+        schedules=[build_nightly_schedule(model_job, catalogue)],
         resources={
             "catalogue": CatalogueResource(path=str(catalogue_path)),
             "warehouse": WarehouseResource(path=str(warehouse_path)),
             "engines": engines or EngineResource(),
+            "embedder": embedder or EmbedderResource(),
         },
     )

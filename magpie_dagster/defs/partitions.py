@@ -24,6 +24,11 @@ def build_model_date_partitions(catalogue: Catalogue) -> dg.MultiPartitionsDefin
     )
 
 
+def build_nights(catalogue: Catalogue) -> dg.DailyPartitionsDefinition:
+    """One partition per night, for the stages that span every model (curation, preference pairs, exports)."""
+    return dg.DailyPartitionsDefinition(start_date=catalogue.start_date.isoformat(), end_offset=1)
+
+
 def model_date_key(model_key: str, partition_date: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({MODEL_DIMENSION: model_key, DATE_DIMENSION: partition_date.isoformat()})
 

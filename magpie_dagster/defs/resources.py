@@ -77,3 +77,16 @@ def _api_key(label: str, connection: object) -> str | None:
             )
         )
     return value
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """Loads the sentence-transformers model once per run (loading costs seconds; embedding is batched)."""
+
+    _loaded: dict = PrivateAttr(default_factory=dict)
+
+    def get(self, model: str, batch_size: int):
+        from magpie_dagster.engines.embeddings import SentenceEmbedder
+
+        if model not in self._loaded:
+            self._loaded[model] = SentenceEmbedder(model, batch_size=batch_size)
+        return self._loaded[model]

@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from magpie_dagster.domain.chat_templates.validation import template_family_problem
+from magpie_dagster.domain.curation_config import CurationSettings, DedupSettings, PreferenceSettings
 from magpie_dagster.domain.engine_config import (
     ENGINE_TAGS,
     LlamaCppConnection,
@@ -111,6 +112,9 @@ class Catalogue(Strict):
     start_date: dt.date
     models: tuple[GeneratorEntry, ...] = Field(min_length=1)
     judging: Judging = DEFAULT_JUDGING
+    dedup: DedupSettings = DedupSettings()
+    curation: CurationSettings = CurationSettings()
+    preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Catalogue:
@@ -118,6 +122,15 @@ class Catalogue(Strict):
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"model keys must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _preference_needs_a_reward(self) -> Catalogue:
+        if self.preference is not None and self.judging.reward is None:
+            raise ValueError(
+                "preference pairs are ranked by reward: configure judging.reward (a reward model or "
+                "{kind: judge_score}) or remove the preference section"
+            )
         return self
 
     @property

@@ -6,6 +6,8 @@ keep the released layout and read with dot notation, e.g. `gen_input_configs.tem
 
 from __future__ import annotations
 
+from magpie_dagster.storage.curation_schema import CURATION_DDL
+from magpie_dagster.storage.dedup_schema import DEDUP_DDL
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 INSTRUCTIONS = "instructions"
@@ -58,4 +60,6 @@ DDL = (
     """,
     JUDGEMENTS_DDL,
     INSTRUCTION_TAGS_DDL,
+    *DEDUP_DDL,
+    *CURATION_DDL,
 )

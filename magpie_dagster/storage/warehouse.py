@@ -79,11 +79,7 @@ class Warehouse:
         if not rows:
             return
         with self.connect() as connection:
-            schema = (
-                connection.execute(f"SELECT * EXCLUDE (created_at) FROM {table} LIMIT 0")
-                .to_arrow_table()
-                .schema
-            )
+            schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {table} LIMIT 0").to_arrow_table().schema
             try:
                 batch = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)  # noqa: F841 (read by SQL)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as error:

@@ -41,7 +41,8 @@ def tag_jobs(judging: Judging, engines: EngineResource) -> list[RunnableTagJob]:
     if judging.language:
         candidates = judging.language_candidates
         job = TagJob(
-            "language", LANGUAGE_DETECTOR,
+            "language",
+            LANGUAGE_DETECTOR,
             f"lingua-{version('lingua-language-detector')}:{','.join(candidates)}",
         )
         jobs.append(RunnableTagJob(job, 256, lambda items, job=job: _languages(job, items, candidates)))
@@ -53,8 +54,16 @@ def tag_jobs(judging: Judging, engines: EngineResource) -> list[RunnableTagJob]:
         jobs.append(_reward_model_job(judging.reward, engines))
     elif judging.reward is not None:
         jobs.append(
-            _llm_job(TAGS["reward"], "judge", judge, engines, sampling, judge.max_retries, judge.constrained,
-                     judge.batch_size)
+            _llm_job(
+                TAGS["reward"],
+                "judge",
+                judge,
+                engines,
+                sampling,
+                judge.max_retries,
+                judge.constrained,
+                judge.batch_size,
+            )
         )
     return jobs
 
@@ -64,9 +73,7 @@ def _llm_job(spec: TagSpec, label, connection, engines, sampling, max_retries, c
 
     def run(items: Sequence[JudgeItem]) -> list[TagResult]:
         engine = engines.engine_named(label, connection)
-        return judge_items(
-            engine, items, spec, max_retries=max_retries, sampling=sampling, constrained=constrained
-        )
+        return judge_items(engine, items, spec, max_retries=max_retries, sampling=sampling, constrained=constrained)
 
     return RunnableTagJob(job, batch_size, run)
 
@@ -74,8 +81,19 @@ def _llm_job(spec: TagSpec, label, connection, engines, sampling, max_retries, c
 def _languages(job: TagJob, items: Sequence[JudgeItem], candidates: tuple[str, ...]) -> list[TagResult]:
     codes = detect_languages([item.instruction for item in items], candidates)
     return [
-        TagResult(item.conversation_id, "language", {"language": code}, code, None, 1, 0, 0,
-                  LANGUAGE_DETECTOR, job.prompt_version, False)
+        TagResult(
+            item.conversation_id,
+            "language",
+            {"language": code},
+            code,
+            None,
+            1,
+            0,
+            0,
+            LANGUAGE_DETECTOR,
+            job.prompt_version,
+            False,
+        )
         for item, code in zip(items, codes, strict=True)
     ]
 
@@ -85,7 +103,10 @@ def _reward_model_job(entry: RewardModelEntry, engines: EngineResource) -> Runna
 
     def run(items: Sequence[JudgeItem]) -> list[TagResult]:
         client = RewardModelClient(
-            entry.base_url, entry.model, api_key=engines.api_key("reward", entry), timeout_s=entry.timeout_s,
+            entry.base_url,
+            entry.model,
+            api_key=engines.api_key("reward", entry),
+            timeout_s=entry.timeout_s,
             max_concurrency=entry.max_concurrency,
         )
         try:
@@ -93,10 +114,19 @@ def _reward_model_job(entry: RewardModelEntry, engines: EngineResource) -> Runna
         finally:
             client.close()
         return [
-            TagResult(score.conversation_id, "reward",
-                      {"instruct_reward": score.score} if score.error is None else None,
-                      "" if score.score is None else str(score.score), score.error, 1, 0, 0,
-                      entry.model, REWARD_MODEL_PROTOCOL, False)
+            TagResult(
+                score.conversation_id,
+                "reward",
+                {"instruct_reward": score.score} if score.error is None else None,
+                "" if score.score is None else str(score.score),
+                score.error,
+                1,
+                0,
+                0,
+                entry.model,
+                REWARD_MODEL_PROTOCOL,
+                False,
+            )
             for score in scores
         ]
 

@@ -29,10 +29,16 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         group_name=TAGGING_GROUP,
         kinds={"duckdb", "python"},
         check_specs=[
-            dg.AssetCheckSpec(PARSE_FAILURE_CHECK, asset="instruction_tags",
-                              description="Share of failed judgements per tag is under the catalogue's threshold."),
-            dg.AssetCheckSpec(LABELS_IN_SET_CHECK, asset="instruction_tags",
-                              description="Every stored label belongs to its tag's label set."),
+            dg.AssetCheckSpec(
+                PARSE_FAILURE_CHECK,
+                asset="instruction_tags",
+                description="Share of failed judgements per tag is under the catalogue's threshold.",
+            ),
+            dg.AssetCheckSpec(
+                LABELS_IN_SET_CHECK,
+                asset="instruction_tags",
+                description="Every stored label belongs to its tag's label set.",
+            ),
         ],
         description=(
             "Tags per usable instruction, judged by the catalogue's `judging` models: intent, knowledge, "
@@ -71,12 +77,16 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
             metadata=_metadata(stats, outcomes, labels, len(items)),
             check_results=[
                 dg.AssetCheckResult(
-                    check_name=PARSE_FAILURE_CHECK, passed=not over,
-                    metadata={"over_threshold": dg.MetadataValue.json(over),
-                              "thresholds": dg.MetadataValue.json(thresholds)},
+                    check_name=PARSE_FAILURE_CHECK,
+                    passed=not over,
+                    metadata={
+                        "over_threshold": dg.MetadataValue.json(over),
+                        "thresholds": dg.MetadataValue.json(thresholds),
+                    },
                 ),
                 dg.AssetCheckResult(
-                    check_name=LABELS_IN_SET_CHECK, passed=not outside,
+                    check_name=LABELS_IN_SET_CHECK,
+                    passed=not outside,
                     metadata={"labels_outside_sets": dg.MetadataValue.json(outside)},
                 ),
             ],
@@ -102,8 +112,10 @@ def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_k
         by_id = {item.conversation_id: item for item in batch}
         tag_store.write_judgements(
             store,
-            [judgement_row(r, model_key, partition_date, job.input_hash(by_id[r.conversation_id]), job.judge_model)
-             for r in results],
+            [
+                judgement_row(r, model_key, partition_date, job.input_hash(by_id[r.conversation_id]), job.judge_model)
+                for r in results
+            ],
         )
         context.log.info(
             f"[{label}] {job.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
@@ -114,14 +126,24 @@ def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_k
 
 def _metadata(stats: list[TagStats], outcomes, labels, rows: int) -> dict[str, dg.MetadataValue]:
     judging_rows = [
-        {"tag": s.tag, "judge": s.judge_model, "prompt_version": s.prompt_version, "reused": s.reused,
-         "first_try": s.parsed_first_try, "after_retry": s.parsed_after_retry, "failed": s.failed,
-         "completion_tokens": s.completion_tokens, "tokens_per_s": round(s.tokens_per_s, 1)}
+        {
+            "tag": s.tag,
+            "judge": s.judge_model,
+            "prompt_version": s.prompt_version,
+            "reused": s.reused,
+            "first_try": s.parsed_first_try,
+            "after_retry": s.parsed_after_retry,
+            "failed": s.failed,
+            "completion_tokens": s.completion_tokens,
+            "tokens_per_s": round(s.tokens_per_s, 1),
+        }
         for s in stats
     ]
     distribution_rows = [
         {"column": column, "label": label, "rows": count}
-        for column, counts in labels.items() for label, count in counts.items() if label is not None
+        for column, counts in labels.items()
+        for label, count in counts.items()
+        if label is not None
     ]
     seconds = sum(s.seconds for s in stats)
     tokens = sum(s.completion_tokens for s in stats)

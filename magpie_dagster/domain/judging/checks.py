@@ -9,9 +9,7 @@ from magpie_dagster.domain.judging.labels import LABEL_SETS
 SAFETY_VERDICTS = ("safe", "unsafe")
 
 
-def failure_rates_over(
-    outcomes: Mapping[str, Mapping[str, int]], thresholds: Mapping[str, float]
-) -> dict[str, float]:
+def failure_rates_over(outcomes: Mapping[str, Mapping[str, int]], thresholds: Mapping[str, float]) -> dict[str, float]:
     """Tags whose share of failed judgements exceeds their threshold, with that share."""
     over = {}
     for tag, counts in outcomes.items():

@@ -13,10 +13,12 @@ from functools import lru_cache
 LANGUAGE_DETECTOR = "lingua-language-detector"
 UNDETERMINED = "und"  # ISO 639-2 code for text in no detectable language (emoji, numbers, code only)
 ALL_LANGUAGES = "all"
+# fmt: off
 DEFAULT_CANDIDATES = (
     "en", "zh", "es", "fr", "de", "ja", "ko", "ru", "pt", "it", "ar", "hi", "tr", "vi", "id", "nl", "pl",
     "sv", "uk", "fa", "th", "he", "cs", "ro", "el", "hu", "da", "fi", "nb", "bn",
 )
+# fmt: on
 
 
 def unknown_language_codes(codes: Sequence[str]) -> list[str]:

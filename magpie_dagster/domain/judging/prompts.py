@@ -32,8 +32,7 @@ def _quoted(labels: tuple[str, ...]) -> str:
 
 
 _JUDGE_SYSTEM = (
-    "You review user requests written for an AI assistant. You answer with exactly one JSON object and "
-    "nothing else."
+    "You review user requests written for an AI assistant. You answer with exactly one JSON object and nothing else."
 )
 _REQUEST = "Request:\n<<<\n{instruction}\n>>>\n\n"
 
@@ -62,8 +61,7 @@ CATEGORY_PROMPT = JudgePrompt(
     tag="category",
     version="category-v1",
     system=_JUDGE_SYSTEM,
-    user_template=_REQUEST
-    + "Which kind of task is this? Pick the primary category and any others that also apply.\n"
+    user_template=_REQUEST + "Which kind of task is this? Pick the primary category and any others that also apply.\n"
     "Categories: " + _quoted(TASK_CATEGORIES) + ".\n"
     'Return {"primary_tag": "<category>", "other_tags": ["<category>", ...]}.',
 )
@@ -72,8 +70,7 @@ REWARD_PROMPT = JudgePrompt(
     tag="reward",
     version="reward-v1",
     system="You grade answers written by an AI assistant. You answer with exactly one JSON object and nothing else.",
-    user_template=_REQUEST
-    + "Answer:\n<<<\n{response}\n>>>\n\n"
+    user_template=_REQUEST + "Answer:\n<<<\n{response}\n>>>\n\n"
     "Grade the answer for helpfulness, correctness and clarity from 1 (useless or wrong) to 10 (excellent).\n"
     'Return {"score": <integer 1-10>}.',
 )

@@ -44,8 +44,9 @@ class RewardModelClient:
         self._session = requests.Session()
         if api_key:
             self._session.headers["Authorization"] = f"Bearer {api_key}"
-        retry = Retry(total=max_retries, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504),
-                      allowed_methods=None)
+        retry = Retry(
+            total=max_retries, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504), allowed_methods=None
+        )
         self._session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=max_concurrency))
         self._session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=max_concurrency))
         self._timeout_s = timeout_s
@@ -69,8 +70,9 @@ class RewardModelClient:
                 "`vllm serve <model>` or fix `reward.base_url` in the catalogue."
             ) from error
         if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
-            raise EngineError(f"The reward model server at {self._url} answered HTTP {reply.status_code}: "
-                              f"{reply.text[:200]}")
+            raise EngineError(
+                f"The reward model server at {self._url} answered HTTP {reply.status_code}: {reply.text[:200]}"
+            )
         if reply.status_code != 200:
             return RewardScore(conversation_id, None, f"HTTP {reply.status_code}: {reply.text[:200]}")
         try:

@@ -98,24 +98,37 @@ TAGS: dict[str, TagSpec] = {
         TagSpec(
             "difficulty",
             PROMPTS["difficulty"],
-            _object({"intent": {"type": "string"}, "knowledge": {"type": "string"},
-                     "difficulty": {"type": "string", "enum": list(DIFFICULTY)}}),
+            _object(
+                {
+                    "intent": {"type": "string"},
+                    "knowledge": {"type": "string"},
+                    "difficulty": {"type": "string", "enum": list(DIFFICULTY)},
+                }
+            ),
             ("intent", "knowledge", "difficulty"),
             _difficulty,
         ),
         TagSpec(
             "quality",
             PROMPTS["quality"],
-            _object({"quality_explanation": {"type": "string"},
-                     "input_quality": {"type": "string", "enum": list(INPUT_QUALITY)}}),
+            _object(
+                {
+                    "quality_explanation": {"type": "string"},
+                    "input_quality": {"type": "string", "enum": list(INPUT_QUALITY)},
+                }
+            ),
             ("quality_explanation", "input_quality"),
             _quality,
         ),
         TagSpec(
             "category",
             PROMPTS["category"],
-            _object({"primary_tag": {"type": "string", "enum": list(TASK_CATEGORIES)},
-                     "other_tags": {"type": "array", "items": {"type": "string", "enum": list(TASK_CATEGORIES)}}}),
+            _object(
+                {
+                    "primary_tag": {"type": "string", "enum": list(TASK_CATEGORIES)},
+                    "other_tags": {"type": "array", "items": {"type": "string", "enum": list(TASK_CATEGORIES)}},
+                }
+            ),
             ("task_category", "other_task_category"),
             _category,
         ),

@@ -1,0 +1,230 @@
+"""Nightly assets over all models: the curated subset, preference pairs, and the exports people train on."""
+
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.domain.chat_templates import ChatTemplateError
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.curation.recipe import apply_recipe
+from magpie_dagster.domain.exports import formats
+from magpie_dagster.domain.exports.card import write_card
+from magpie_dagster.domain.generator_setup import chat_format_for
+from magpie_dagster.domain.judge_config import RewardModelEntry
+from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.judging.reward import RewardModelClient
+from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.preference import choose_pair, sample_requests
+from magpie_dagster.domain.progress import markdown_table
+from magpie_dagster.storage import curation_store
+from magpie_dagster.storage.warehouse import WarehouseError
+
+CURATION_GROUP = "curation"
+NIGHTLY_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
+
+
+def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.AssetsDefinition, tags) -> list:
+    by_night = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+
+    @dg.asset(
+        name="curated_subset",
+        ins={
+            "dedup": dg.AssetIn(dedup.key, partition_mapping=by_night, dagster_type=dg.Nothing),
+            "tags": dg.AssetIn(tags.key, partition_mapping=by_night, dagster_type=dg.Nothing),
+        },
+        partitions_def=nights,
+        group_name=CURATION_GROUP,
+        kinds={"duckdb", "polars"},
+        automation_condition=dg.AutomationCondition.on_cron("30 2 * * *", "UTC"),
+        description=(
+            "The night's rows (all models) through the catalogue's curation recipe; every dropped row keeps the "
+            "first rule that dropped it. Table `curated_rows` (drop_reason, subset_rank)."
+        ),
+    )
+    def curated_subset(
+        context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        night = dt.date.fromisoformat(context.partition_key)
+        recipe = catalogue.catalogue.curation.resolved()
+        store = warehouse.get()
+        try:
+            store.ensure_schema()
+            rows = curation_store.night_rows(store, night)
+            result = apply_recipe(recipe, rows)
+            curation_store.replace_decisions(store, night, recipe.name, result.rows)
+        except NIGHTLY_ERRORS as error:
+            raise dg.Failure(description=f"Night {night} (curated_subset): {error}") from error
+        counts = result.drop_counts()
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(rows.height),
+                "kept": dg.MetadataValue.int(counts.get("kept", 0)),
+                "recipe": dg.MetadataValue.text(recipe.name),
+                "drop_reasons": dg.MetadataValue.json(counts),
+                "skipped_rules": dg.MetadataValue.json(result.skipped),
+                "preview": dg.MetadataValue.md(
+                    markdown_table(
+                        result.kept.head(5).to_dicts(), ["model", "instruction", "task_category", "input_quality"]
+                    )
+                ),
+            }
+        )
+
+    @dg.asset(
+        name="preference_pairs",
+        deps=[curated_subset],
+        partitions_def=nights,
+        group_name=CURATION_GROUP,
+        kinds={"duckdb", "python"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description=(
+            "For curated instructions: k responses sampled from their own generator, scored by the catalogue's "
+            "reward (reward model or judge score); chosen = best, rejected = worst, ties skipped and counted. "
+            "Table `preference_pairs`. Empty unless the catalogue has a `preference` section."
+        ),
+    )
+    def preference_pairs(
+        context: dg.AssetExecutionContext,
+        catalogue: CatalogueResource,
+        warehouse: WarehouseResource,
+        engines: EngineResource,
+    ) -> dg.MaterializeResult:
+        night = dt.date.fromisoformat(context.partition_key)
+        settings = catalogue.catalogue.preference
+        store = warehouse.get()
+        pairs, ties, scored = [], 0, 0
+        try:
+            store.ensure_schema()
+            if settings is not None:
+                subset = curation_store.curated_subset(store, night)
+                if settings.max_instructions:
+                    subset = subset.head(settings.max_instructions)
+                for row in subset.iter_rows(named=True):
+                    responses = _sample(catalogue, engines, row, settings, night)
+                    rewards, reward_model = _score(catalogue, engines, row, responses)
+                    scored += 1
+                    pair = choose_pair(
+                        row["conversation_id"], row["instruction"], responses, rewards, settings.min_margin
+                    )
+                    if pair is None:
+                        ties += 1
+                        continue
+                    pairs.append(
+                        {
+                            "conversation_id": pair.conversation_id,
+                            "model": row["model"],
+                            "instruction": pair.instruction,
+                            "responses": list(pair.responses),
+                            "rewards": list(pair.rewards),
+                            "chosen": list(pair.chosen),
+                            "rejected": list(pair.rejected),
+                            "chosen_reward": pair.chosen_reward,
+                            "rejected_reward": pair.rejected_reward,
+                            "reward_model": reward_model,
+                        }
+                    )
+                    context.log.info(f"[{night}] preference pairs: {scored}/{subset.height} scored, {ties} ties")
+            curation_store.replace_preference_pairs(store, night, pairs)
+        except NIGHTLY_ERRORS as error:
+            raise dg.Failure(description=f"Night {night} (preference_pairs): {error}") from error
+        return dg.MaterializeResult(
+            metadata={
+                "configured": dg.MetadataValue.bool(settings is not None),
+                "instructions_scored": dg.MetadataValue.int(scored),
+                "pairs": dg.MetadataValue.int(len(pairs)),
+                "ties_skipped": dg.MetadataValue.int(ties),
+            }
+        )
+
+    @dg.asset(
+        name="dataset_export",
+        deps=[curated_subset, preference_pairs],
+        partitions_def=nights,
+        group_name=CURATION_GROUP,
+        kinds={"parquet", "json"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description=(
+            "Files under data/exports/<date>/: ShareGPT and OpenAI-messages JSONL, Parquet with every column, "
+            "preference pairs JSONL, and a dataset card (README.md) with a figure of the distributions."
+        ),
+    )
+    def dataset_export(
+        context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        night = dt.date.fromisoformat(context.partition_key)
+        store = warehouse.get()
+        directory = Path(warehouse.path).parent / "exports" / night.isoformat()
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            corpus = curation_store.night_rows(store, night)
+            subset = curation_store.curated_subset(store, night)
+            pairs = curation_store.preference_pairs(store, night)
+        except NIGHTLY_ERRORS as error:
+            raise dg.Failure(description=f"Night {night} (dataset_export): {error}") from error
+        recipe = catalogue.catalogue.curation.resolved()
+        written = [
+            formats.write_sharegpt(subset, directory / formats.SHAREGPT),
+            formats.write_openai_messages(subset, directory / formats.OPENAI_MESSAGES),
+            formats.write_parquet(subset, directory / formats.PARQUET),
+            formats.write_preference_pairs(pairs, directory / formats.PREFERENCE),
+        ]
+        decisions = apply_recipe(recipe, corpus)
+        card = write_card(
+            directory,
+            night=night,
+            recipe_name=recipe.name,
+            corpus=corpus,
+            subset=subset,
+            drop_reasons=decisions.drop_counts(),
+            skipped_rules=decisions.skipped,
+            preference_pairs=pairs.height,
+            preference_ties=0,
+            files=[path.name for path in written],
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "directory": dg.MetadataValue.path(str(directory)),
+                "rows": dg.MetadataValue.int(subset.height),
+                "preference_pairs": dg.MetadataValue.int(pairs.height),
+                "files": dg.MetadataValue.json([path.name for path in [*written, card]]),
+                "card": dg.MetadataValue.md(card.read_text(encoding="utf-8")[:4000]),
+            }
+        )
+
+    return [curated_subset, preference_pairs, dataset_export]
+
+
+def _sample(catalogue, engines, row, settings, night) -> list[str]:
+    entry = catalogue.catalogue.entry(row["model"])
+    engine = engines.engine_for(entry)
+    chat_format = chat_format_for(entry, engine, row["partition_date"])
+    prompt = chat_format.response_prompt(row["instruction"])
+    seed = int(hashlib.sha256(f"{row['conversation_id']}|preference|{night}".encode()).hexdigest()[:7], 16)
+    completions = engine.complete(
+        sample_requests(prompt, settings.samples, settings.sampling.to_params(chat_format.stop_strings), seed)
+    )
+    return [completion.text.strip() for completion in completions]
+
+
+def _score(catalogue, engines, row, responses) -> tuple[list[float | None], str]:
+    judging = catalogue.catalogue.judging
+    if isinstance(judging.reward, RewardModelEntry):
+        client = RewardModelClient(
+            judging.reward.base_url, judging.reward.model, api_key=engines.api_key("reward", judging.reward)
+        )
+        try:
+            scores = client.score([(str(i), row["instruction"], text) for i, text in enumerate(responses)])
+        finally:
+            client.close()
+        return [score.score for score in scores], judging.reward.model
+    judge = engines.engine_named("judge", judging.judge)
+    items = [JudgeItem(str(i), row["instruction"], text) for i, text in enumerate(responses)]
+    results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
+    return [r.columns["instruct_reward"] if r.ok else None for r in results], judging.judge.model
+
+
+__all__ = ["build_curation_assets", "pl"]

@@ -1,0 +1,108 @@
+"""The dedup asset: embed a partition's instructions once, compare them with the whole corpus, update in place."""
+
+import time
+
+import dagster as dg
+import numpy as np
+
+from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, WarehouseResource
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.dedup.corpus import update_for_partition
+from magpie_dagster.domain.dedup.normalise import text_hash
+from magpie_dagster.storage import dedup_store
+from magpie_dagster.storage.warehouse import WarehouseError
+
+DEDUP_GROUP = "dedup"
+DISTANCE_METRIC = "squared_l2_unit"
+
+
+def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="dedup_results",
+        deps=upstream,
+        partitions_def=partitions_def,
+        group_name=DEDUP_GROUP,
+        kinds={"duckdb", "python"},
+        description=(
+            "Exact (normalised text hash) and semantic near-duplicates across the whole corpus, all models and "
+            "dates: min_neighbor_distance, repeat_count, min_similar_conversation_id (first = earliest date, "
+            "then model, then id). Incremental: a partition is compared with everything already stored, and only "
+            "older rows it changes are updated. View `dedup_results`; tables instruction_embeddings, "
+            "dedup_nearest, dedup_pairs."
+        ),
+    )
+    def dedup_results(
+        context: dg.AssetExecutionContext,
+        catalogue: CatalogueResource,
+        warehouse: WarehouseResource,
+        embedder: EmbedderResource,
+    ) -> dg.MaterializeResult:
+        model_key, partition_date = model_and_date(context)
+        label = dedup_store.partition_label(model_key, partition_date)
+        settings = catalogue.catalogue.dedup
+        store = warehouse.get()
+        try:
+            store.ensure_schema()
+            rows = dedup_store.usable_instructions(store, model_key, partition_date)
+            hashes = {conversation_id: text_hash(instruction) for conversation_id, instruction in rows}
+            stored = dedup_store.stored_embeddings(store, model_key, partition_date, settings.embedder)
+            missing = [(i, text) for i, text in rows if stored.get(i, ("",))[0] != hashes[i]]
+            started = time.monotonic()
+            vectors = (
+                embedder.get(settings.embedder, settings.batch_size).embed([text for _, text in missing])
+                if missing
+                else np.empty((0, 0), dtype=np.float32)
+            )
+            embed_seconds = time.monotonic() - started
+            fresh = {i: vector for (i, _), vector in zip(missing, vectors, strict=True)}
+            dedup_store.replace_embeddings(
+                store,
+                model_key,
+                partition_date,
+                settings.embedder,
+                [(i, hashes[i], fresh[i] if i in fresh else stored[i][1]) for i, _ in rows],
+            )
+            corpus = dedup_store.corpus(store, settings.embedder)
+            started = time.monotonic()
+            update = update_for_partition(
+                corpus.ids, corpus.vectors, set(hashes), dedup_store.stored_nearest(store, label), settings.threshold
+            )
+            search_seconds = time.monotonic() - started
+            dedup_store.write_partition_dedup(
+                store,
+                model=model_key,
+                partition_date=partition_date,
+                text_hashes=hashes,
+                corpus_rows=corpus,
+                nearest=update.nearest,
+                pairs=update.pairs,
+                metric=DISTANCE_METRIC,
+                threshold=settings.threshold,
+                embedder=settings.embedder,
+            )
+        except (EngineError, WarehouseError) as error:
+            raise dg.Failure(description=f"Partition {label} (dedup_results): {error}") from error
+        own = [i for i in update.nearest if i in hashes]
+        near = sum(1 for i in own if update.nearest[i][1] < settings.threshold)
+        exact = len(hashes) - len(set(hashes.values()))
+        context.log.info(f"[{label}] {len(own)} rows vs corpus of {len(corpus.ids)}: {near} with a near-duplicate")
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(len(rows)),
+                "embedded": dg.MetadataValue.int(len(missing)),
+                "reused_embeddings": dg.MetadataValue.int(len(rows) - len(missing)),
+                "corpus_rows": dg.MetadataValue.int(len(corpus.ids)),
+                "rows_with_near_duplicate": dg.MetadataValue.int(near),
+                "exact_duplicates_within_partition": dg.MetadataValue.int(exact),
+                "older_rows_updated": dg.MetadataValue.int(len(update.nearest) - len(own)),
+                "near_duplicate_pairs": dg.MetadataValue.int(len(update.pairs)),
+                "distance_metric": dg.MetadataValue.text(DISTANCE_METRIC),
+                "threshold": dg.MetadataValue.float(settings.threshold),
+                "embedder": dg.MetadataValue.text(settings.embedder),
+                "embed_seconds": dg.MetadataValue.float(round(embed_seconds, 2)),
+                "search_seconds": dg.MetadataValue.float(round(search_seconds, 2)),
+            }
+        )
+
+    return dedup_results

@@ -1,0 +1,1 @@
+"""Export formats people train on: ShareGPT and OpenAI-messages JSONL, Parquet, preference pairs, a dataset card."""

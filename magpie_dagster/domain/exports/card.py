@@ -1,0 +1,91 @@
+"""The dataset card: what the export holds, in counts a reader checks before training, and one figure."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+CARD = "README.md"
+FIGURE = "distributions.png"
+_DISTRIBUTIONS = ("model", "task_category", "difficulty", "input_quality", "language")
+
+
+def _counts(frame: pl.DataFrame, column: str) -> list[tuple[str, int]]:
+    if column not in frame.columns or frame.is_empty():
+        return []
+    counts = frame.group_by(column).len().sort(["len", column], descending=[True, False])
+    return [("(none)" if value is None else str(value), count) for value, count in counts.iter_rows()]
+
+
+def _table(title: str, counts: list[tuple[str, int]]) -> str:
+    if not counts:
+        return f"### {title}\n\n(no values)\n"
+    lines = [
+        f"### {title}",
+        "",
+        "| value | rows |",
+        "|---|---|",
+        *(f"| {value} | {count} |" for value, count in counts),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_card(
+    directory: Path,
+    *,
+    night: dt.date,
+    recipe_name: str,
+    corpus: pl.DataFrame,
+    subset: pl.DataFrame,
+    drop_reasons: Mapping[str, int],
+    skipped_rules: Mapping[str, str],
+    preference_pairs: int,
+    preference_ties: int,
+    files: list[str],
+) -> Path:
+    """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows."""
+    duplicates = corpus.filter(pl.col("repeat_count") > 0).height if "repeat_count" in corpus.columns else 0
+    dup_rate = duplicates / corpus.height if corpus.height else 0.0
+    sections = [
+        f"# Magpie dataset export {night.isoformat()}",
+        "",
+        f"Made by magpie-dagster with the curation recipe `{recipe_name}`: {subset.height} of {corpus.height} "
+        f"rows kept. Near-duplicate rate of the corpus: {dup_rate:.1%} (rows with at least one neighbour within "
+        "the dedup threshold).",
+        "",
+        "Files: " + ", ".join(f"`{name}`" for name in files) + f". Figure: `{FIGURE}`.",
+        "",
+        f"Preference pairs: {preference_pairs} (ties skipped: {preference_ties}).",
+        "",
+        _table("Why rows were dropped", sorted(drop_reasons.items(), key=lambda item: -item[1])),
+    ]
+    if skipped_rules:
+        sections.append(
+            "### Rules skipped\n\n" + "\n".join(f"- `{rule}`: {why}" for rule, why in skipped_rules.items()) + "\n"
+        )
+    sections += [_table(f"Kept rows by {column}", _counts(subset, column)) for column in _DISTRIBUTIONS]
+    path = directory / CARD
+    path.write_text("\n".join(sections), encoding="utf-8")
+    _figure(subset, directory / FIGURE)
+    return path
+
+
+def _figure(subset: pl.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [column for column in _DISTRIBUTIONS[1:] if column in subset.columns]
+    figure, axes = plt.subplots(1, max(len(columns), 1), figsize=(4.5 * max(len(columns), 1), 4), squeeze=False)
+    for axis, column in zip(axes[0], columns, strict=False):
+        counts = _counts(subset, column)[:12]
+        axis.barh([value for value, _ in counts][::-1], [count for _, count in counts][::-1], color="#4c72b0")
+        axis.set_title(column)
+        axis.tick_params(labelsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

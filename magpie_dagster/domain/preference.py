@@ -1,0 +1,57 @@
+"""Preference pairs from k scored responses per instruction: chosen = best, rejected = worst, ties skipped.
+
+The released preference sets store every response with its reward and the pair as chat messages; so do we.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    conversation_id: str
+    instruction: str
+    responses: tuple[str, ...]
+    rewards: tuple[float, ...]
+    chosen: tuple[dict[str, str], ...]
+    rejected: tuple[dict[str, str], ...]
+    chosen_reward: float
+    rejected_reward: float
+
+
+def choose_pair(
+    conversation_id: str,
+    instruction: str,
+    responses: Sequence[str],
+    rewards: Sequence[float | None],
+    min_margin: float = 1e-6,
+) -> PreferencePair | None:
+    """None when fewer than two responses were scored or the best and worst tie (within `min_margin`)."""
+    scored = [(reward, index) for index, reward in enumerate(rewards) if reward is not None]
+    if len(scored) < 2:
+        return None
+    # Best: highest reward, earliest sample on ties; worst: lowest reward, latest sample on ties.
+    best_reward, best = max(scored, key=lambda item: (item[0], -item[1]))
+    worst_reward, worst = min(scored, key=lambda item: (item[0], -item[1]))
+    if best_reward - worst_reward <= min_margin:
+        return None
+    user = {"role": "user", "content": instruction}
+    return PreferencePair(
+        conversation_id=conversation_id,
+        instruction=instruction,
+        responses=tuple(responses),
+        rewards=tuple(float("nan") if reward is None else reward for reward in rewards),
+        chosen=(user, {"role": "assistant", "content": responses[best]}),
+        rejected=(user, {"role": "assistant", "content": responses[worst]}),
+        chosen_reward=best_reward,
+        rejected_reward=worst_reward,
+    )
+
+
+def sample_requests(prompt: str, samples: int, sampling, seed_base: int):
+    """k completion requests for one rendered prompt, each with its own seed (one seed would repeat one sample)."""
+    from magpie_dagster.domain.completion import CompletionRequest
+
+    return [CompletionRequest(prompt=prompt, sampling=sampling, seed=seed_base + index) for index in range(samples)]

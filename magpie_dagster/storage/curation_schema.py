@@ -1,0 +1,36 @@
+"""Tables of the nightly curation stage: per-row decisions of the recipe, and the preference pairs."""
+
+from __future__ import annotations
+
+CURATED = "curated_rows"
+PREFERENCE = "preference_pairs"
+
+CURATION_DDL = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {CURATED} (
+        night DATE NOT NULL,
+        recipe VARCHAR NOT NULL,
+        conversation_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        drop_reason VARCHAR,
+        subset_rank BIGINT,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+    """,
+    f"""
+    CREATE TABLE IF NOT EXISTS {PREFERENCE} (
+        night DATE NOT NULL,
+        conversation_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        instruction VARCHAR NOT NULL,
+        responses VARCHAR[] NOT NULL,
+        rewards DOUBLE[] NOT NULL,
+        chosen STRUCT(role VARCHAR, content VARCHAR)[] NOT NULL,
+        rejected STRUCT(role VARCHAR, content VARCHAR)[] NOT NULL,
+        chosen_reward DOUBLE NOT NULL,
+        rejected_reward DOUBLE NOT NULL,
+        reward_model VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+    """,
+)

@@ -1,0 +1,80 @@
+"""Every SQL statement of the nightly curation stage: the rows to curate, decisions, preference pairs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+import pyarrow as pa
+
+from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
+from magpie_dagster.storage.warehouse import Warehouse
+
+_NIGHT_ROWS = """
+SELECT i.conversation_id, i.model, i.partition_date, i.instruction, r.response, r.conversations, r.turns,
+    t.intent, t.knowledge, t.difficulty, t.difficulty_generator, t.input_quality, t.quality_explanation,
+    t.quality_generator, t.task_category, t.other_task_category, t.task_category_generator, t.language,
+    t.safety, t.safety_categories, t.safety_generator, t.instruct_reward, t.reward_model,
+    d.min_neighbor_distance, d.repeat_count, d.min_similar_conversation_id, d.exact_duplicate_count,
+    i.gen_input_configs, r.gen_response_configs
+FROM instructions i
+JOIN responses r ON r.conversation_id = i.conversation_id AND r.model = i.model
+    AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
+LEFT JOIN instruction_tags t ON t.conversation_id = i.conversation_id AND t.model = i.model
+    AND t.partition_date = i.partition_date
+LEFT JOIN dedup_results d ON d.conversation_id = i.conversation_id
+WHERE i.partition_date = ? AND i.drop_reason IS NULL
+ORDER BY i.model, i.sample_index
+"""
+
+
+def night_rows(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
+    """Every answered, usable row of the night (all models) with its tags and dedup columns."""
+    with warehouse.connect(read_only=True) as connection:
+        return pl.from_arrow(connection.execute(_NIGHT_ROWS, [night]).to_arrow_table())
+
+
+def replace_decisions(warehouse: Warehouse, night: dt.date, recipe: str, decisions: pl.DataFrame) -> None:
+    columns = decisions.select("conversation_id", "model", "drop_reason", "subset_rank")
+    batch = columns.with_columns(pl.lit(night).alias("night"), pl.lit(recipe).alias("recipe")).to_arrow()  # noqa: F841
+    with warehouse.connect() as connection:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"DELETE FROM {CURATED} WHERE night = ?", [night])
+        connection.execute(f"INSERT INTO {CURATED} BY NAME SELECT * FROM batch")
+        connection.execute("COMMIT")
+
+
+def curated_subset(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
+    """The night's kept rows, every column, in subset order."""
+    with warehouse.connect(read_only=True) as connection:
+        table = connection.execute(
+            f"""
+            SELECT rows.*, c.subset_rank FROM ({_NIGHT_ROWS}) rows
+            JOIN {CURATED} c ON c.conversation_id = rows.conversation_id AND c.night = ?
+            WHERE c.drop_reason IS NULL ORDER BY c.subset_rank
+            """,
+            [night, night],
+        ).to_arrow_table()
+    return pl.from_arrow(table)
+
+
+def replace_preference_pairs(warehouse: Warehouse, night: dt.date, pairs: Sequence[dict]) -> None:
+    with warehouse.connect() as connection:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"DELETE FROM {PREFERENCE} WHERE night = ?", [night])
+        if pairs:
+            schema = (
+                connection.execute(f"SELECT * EXCLUDE (created_at) FROM {PREFERENCE} LIMIT 0").to_arrow_table().schema
+            )
+            batch = pa.Table.from_pylist([{**pair, "night": night} for pair in pairs], schema=schema)  # noqa: F841
+            connection.execute(f"INSERT INTO {PREFERENCE} BY NAME SELECT * FROM batch")
+        connection.execute("COMMIT")
+
+
+def preference_pairs(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
+    with warehouse.connect(read_only=True) as connection:
+        table = connection.execute(
+            f"SELECT * EXCLUDE (created_at, night) FROM {PREFERENCE} WHERE night = ? ORDER BY conversation_id", [night]
+        ).to_arrow_table()
+    return pl.from_arrow(table)

@@ -1,0 +1,138 @@
+"""The whole chain on a temporary warehouse with fakes: generation, tags and dedup per model, then the nightly
+curated subset, preference pairs and exports, which load with `datasets` and polars."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
+
+NIGHT = dt.date(2026, 11, 20)
+CATALOGUE = """
+start_date: "2026-11-01"
+models:
+  - {key: alpha, engine: llama_cpp, model: a.gguf, template: smollm2, instructions_per_batch: 10}
+  - {key: beta, engine: llama_cpp, model: b.gguf, template: qwen2.5, instructions_per_batch: 10}
+judging:
+  judge: {engine: llama_cpp, model: judge.gguf}
+  reward: {kind: judge_score}
+curation:
+  recipe:
+    name: test-recipe
+    rules:
+      - {rule: min_label, column: input_quality, at_least: very poor}
+      - {rule: first_of_group}
+      - {rule: shuffle, seed: 42}
+preference: {samples: 3, max_instructions: 3}
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(textwrap.dedent(CATALOGUE))
+    return path, tmp_path / "data" / "magpie.duckdb"
+
+
+def run_night(project, script="repetitive", nights=(NIGHT,)):
+    catalogue, warehouse = project
+    defs = build_definitions(catalogue, warehouse, FakeEngineResource(script=script), FakeEmbedderResource())
+    instance = dg.DagsterInstance.ephemeral()
+    results = []
+    for night in nights:
+        for model in ("alpha", "beta"):
+            results.append(
+                defs.resolve_job_def("magpie_job").execute_in_process(
+                    partition_key=model_date_key(model, night), instance=instance
+                )
+            )
+        results.append(
+            defs.resolve_job_def("nightly_curation_job").execute_in_process(
+                partition_key=night.isoformat(), instance=instance
+            )
+        )
+    return results
+
+
+def query(project, sql):
+    with Warehouse(project[1]).connect(read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_dedup_groups_duplicates_across_models_with_the_first_row_winning(project):
+    assert all(result.success for result in run_night(project))
+    rows = query(
+        project,
+        "SELECT conversation_id, model, repeat_count, min_similar_conversation_id, "
+        "min_neighbor_distance, exact_duplicate_count FROM dedup_results ORDER BY model, conversation_id",
+    )
+    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    assert len(rows) == kept
+    firsts = {row[3] for row in rows}
+    assert len(firsts) == 4, "four distinct questions: four near-duplicate groups"
+    assert all(row[1] == "alpha" for row in rows if row[0] in firsts), "same night: model 'alpha' sorts first"
+    assert all(row[2] > 0 and row[4] == pytest.approx(0.0, abs=1e-5) and row[5] > 0 for row in rows)
+
+
+def test_curated_subset_keeps_one_row_per_group_and_explains_every_drop(project):
+    assert all(result.success for result in run_night(project))
+    reasons = dict(query(project, "SELECT coalesce(drop_reason, 'kept'), count(*) FROM curated_rows GROUP BY 1"))
+    assert reasons["kept"] == 4 and set(reasons) == {"kept", "not_first_of_near_duplicate_group"}
+
+
+def test_exports_load_with_datasets_and_polars(project):
+    assert all(result.success for result in run_night(project))
+    from datasets import load_dataset
+
+    directory = project[1].parent / "exports" / NIGHT.isoformat()
+    sharegpt = load_dataset("json", data_files=str(directory / "sharegpt.jsonl"), split="train")
+    messages = load_dataset("json", data_files=str(directory / "messages.jsonl"), split="train")
+    parquet = load_dataset("parquet", data_files=str(directory / "curated.parquet"), split="train")
+    assert len(sharegpt) == len(messages) == len(parquet) == 4
+    assert sharegpt[0]["conversations"][0]["from"] == "human" and sharegpt[0]["conversations"][1]["from"] == "gpt"
+    assert messages[0]["messages"][0]["role"] == "user" and messages[0]["messages"][1]["role"] == "assistant"
+    assert {"instruction", "response", "task_category", "min_similar_conversation_id"} <= set(parquet.column_names)
+    assert pl.read_parquet(directory / "curated.parquet").height == 4
+    assert pl.read_ndjson(directory / "messages.jsonl").height == 4
+    pairs_file = directory / "preference_pairs.jsonl"
+    pairs = [json.loads(line) for line in pairs_file.read_text().splitlines()]
+    for pair in pairs:
+        assert pair["chosen"][1]["content"] != pair["rejected"][1]["content"]
+        assert pair["chosen_reward"] > pair["rejected_reward"] and len(pair["responses"]) == 3
+    if pairs:
+        assert len(load_dataset("json", data_files=str(pairs_file), split="train")) == len(pairs)
+    card = (directory / "README.md").read_text()
+    assert "test-recipe" in card and "not_first_of_near_duplicate_group" in card and "Kept rows by model" in card
+    assert (directory / "distributions.png").stat().st_size > 1000
+
+
+def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(project):
+    later = NIGHT + dt.timedelta(days=1)
+    assert all(result.success for result in run_night(project, nights=(later, NIGHT)))  # backfill the earlier night
+    rows = query(
+        project,
+        "SELECT d.min_similar_conversation_id, n.partition_date FROM dedup_results d "
+        "JOIN dedup_results f ON f.conversation_id = d.min_similar_conversation_id "
+        "JOIN dedup_nearest n ON n.conversation_id = f.conversation_id",
+    )
+    assert {row[1] for row in rows} == {NIGHT}, "after the backfill, the earlier night's rows are first of group"
+    catalogue, warehouse = project
+    defs = build_definitions(catalogue, warehouse, FakeEngineResource(script="repetitive"), FakeEmbedderResource())
+    assert (
+        defs.resolve_job_def("nightly_curation_job")
+        .execute_in_process(  # re-curate the later night
+            partition_key=later.isoformat(), instance=dg.DagsterInstance.ephemeral()
+        )
+        .success
+    )
+    kept_later = query(project, f"SELECT count(*) FROM curated_rows WHERE night = '{later}' AND drop_reason IS NULL")
+    assert kept_later[0][0] == 0
