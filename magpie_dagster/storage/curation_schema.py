@@ -4,6 +4,7 @@ from __future__ import annotations
 
 CURATED = "curated_rows"
 PREFERENCE = "preference_pairs"
+CURATION_RUNS = "curation_runs"
 
 CURATION_DDL = (
     f"""
@@ -30,6 +31,15 @@ CURATION_DDL = (
         chosen_reward DOUBLE NOT NULL,
         rejected_reward DOUBLE NOT NULL,
         reward_model VARCHAR NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+    """,
+    f"""
+    CREATE TABLE IF NOT EXISTS {CURATION_RUNS} (
+        night DATE NOT NULL,
+        recipe VARCHAR NOT NULL,
+        skipped_rules VARCHAR NOT NULL,
+        preference_ties INTEGER,
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )
     """,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 import pyarrow as pa
 
-from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
+from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS, PREFERENCE
 from magpie_dagster.storage.warehouse import Warehouse
 
 _NIGHT_ROWS = """
@@ -35,14 +36,35 @@ def night_rows(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
         return pl.from_arrow(connection.execute(_NIGHT_ROWS, [night]).to_arrow_table())
 
 
-def replace_decisions(warehouse: Warehouse, night: dt.date, recipe: str, decisions: pl.DataFrame) -> None:
+def replace_decisions(
+    warehouse: Warehouse, night: dt.date, recipe: str, decisions: pl.DataFrame, skipped_rules: Mapping[str, str]
+) -> None:
     columns = decisions.select("conversation_id", "model", "drop_reason", "subset_rank")
     batch = columns.with_columns(pl.lit(night).alias("night"), pl.lit(recipe).alias("recipe")).to_arrow()  # noqa: F841
     with warehouse.connect() as connection:
         connection.execute("BEGIN TRANSACTION")
         connection.execute(f"DELETE FROM {CURATED} WHERE night = ?", [night])
         connection.execute(f"INSERT INTO {CURATED} BY NAME SELECT * FROM batch")
+        connection.execute(f"DELETE FROM {CURATION_RUNS} WHERE night = ?", [night])
+        connection.execute(
+            f"INSERT INTO {CURATION_RUNS} (night, recipe, skipped_rules) VALUES (?, ?, ?)",
+            [night, recipe, json.dumps(dict(skipped_rules))],
+        )
         connection.execute("COMMIT")
+
+
+def curation_summary(warehouse: Warehouse, night: dt.date) -> tuple[str, dict[str, int], dict[str, str], int]:
+    """(recipe, drop reason -> rows, skipped rule -> why, preference ties) of the night's last curation."""
+    with warehouse.connect(read_only=True) as connection:
+        run = connection.execute(
+            f"SELECT recipe, skipped_rules, coalesce(preference_ties, 0) FROM {CURATION_RUNS} WHERE night = ?", [night]
+        ).fetchone()
+        counts = connection.execute(
+            f"SELECT coalesce(drop_reason, 'kept'), count(*) FROM {CURATED} WHERE night = ? GROUP BY 1", [night]
+        ).fetchall()
+    if run is None:
+        return "", dict(counts), {}, 0
+    return run[0], dict(counts), json.loads(run[1]), run[2]
 
 
 def curated_subset(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
@@ -59,9 +81,10 @@ def curated_subset(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
     return pl.from_arrow(table)
 
 
-def replace_preference_pairs(warehouse: Warehouse, night: dt.date, pairs: Sequence[dict]) -> None:
+def replace_preference_pairs(warehouse: Warehouse, night: dt.date, pairs: Sequence[dict], ties: int) -> None:
     with warehouse.connect() as connection:
         connection.execute("BEGIN TRANSACTION")
+        connection.execute(f"UPDATE {CURATION_RUNS} SET preference_ties = ? WHERE night = ?", [ties, night])
         connection.execute(f"DELETE FROM {PREFERENCE} WHERE night = ?", [night])
         if pairs:
             schema = (

@@ -5,7 +5,6 @@ import hashlib
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.chat_templates import ChatTemplateError
@@ -55,7 +54,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             store.ensure_schema()
             rows = curation_store.night_rows(store, night)
             result = apply_recipe(recipe, rows)
-            curation_store.replace_decisions(store, night, recipe.name, result.rows)
+            curation_store.replace_decisions(store, night, recipe.name, result.rows, result.skipped)
         except NIGHTLY_ERRORS as error:
             raise dg.Failure(description=f"Night {night} (curated_subset): {error}") from error
         counts = result.drop_counts()
@@ -128,7 +127,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
                         }
                     )
                     context.log.info(f"[{night}] preference pairs: {scored}/{subset.height} scored, {ties} ties")
-            curation_store.replace_preference_pairs(store, night, pairs)
+            curation_store.replace_preference_pairs(store, night, pairs, ties)
         except NIGHTLY_ERRORS as error:
             raise dg.Failure(description=f"Night {night} (preference_pairs): {error}") from error
         return dg.MaterializeResult(
@@ -152,9 +151,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             "preference pairs JSONL, and a dataset card (README.md) with a figure of the distributions."
         ),
     )
-    def dataset_export(
-        context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    def dataset_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
         store = warehouse.get()
         directory = Path(warehouse.path).parent / "exports" / night.isoformat()
@@ -163,26 +160,25 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             corpus = curation_store.night_rows(store, night)
             subset = curation_store.curated_subset(store, night)
             pairs = curation_store.preference_pairs(store, night)
+            recipe_name, drop_reasons, skipped, ties = curation_store.curation_summary(store, night)
         except NIGHTLY_ERRORS as error:
             raise dg.Failure(description=f"Night {night} (dataset_export): {error}") from error
-        recipe = catalogue.catalogue.curation.resolved()
         written = [
             formats.write_sharegpt(subset, directory / formats.SHAREGPT),
             formats.write_openai_messages(subset, directory / formats.OPENAI_MESSAGES),
             formats.write_parquet(subset, directory / formats.PARQUET),
             formats.write_preference_pairs(pairs, directory / formats.PREFERENCE),
         ]
-        decisions = apply_recipe(recipe, corpus)
         card = write_card(
             directory,
             night=night,
-            recipe_name=recipe.name,
+            recipe_name=recipe_name,
             corpus=corpus,
             subset=subset,
-            drop_reasons=decisions.drop_counts(),
-            skipped_rules=decisions.skipped,
+            drop_reasons=drop_reasons,
+            skipped_rules=skipped,
             preference_pairs=pairs.height,
-            preference_ties=0,
+            preference_ties=ties,
             files=[path.name for path in written],
         )
         return dg.MaterializeResult(
@@ -225,6 +221,3 @@ def _score(catalogue, engines, row, responses) -> tuple[list[float | None], str]
     items = [JudgeItem(str(i), row["instruction"], text) for i, text in enumerate(responses)]
     results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
     return [r.columns["instruct_reward"] if r.ok else None for r in results], judging.judge.model
-
-
-__all__ = ["build_curation_assets", "pl"]

@@ -60,7 +60,10 @@ def write_card(
         "",
         f"Preference pairs: {preference_pairs} (ties skipped: {preference_ties}).",
         "",
-        _table("Why rows were dropped", sorted(drop_reasons.items(), key=lambda item: -item[1])),
+        _table(
+            "Why rows were dropped",
+            sorted(((reason, n) for reason, n in drop_reasons.items() if reason != "kept"), key=lambda item: -item[1]),
+        ),
     ]
     if skipped_rules:
         sections.append(

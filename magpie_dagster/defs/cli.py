@@ -19,6 +19,7 @@ from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.settings import catalogue_path, warehouse_path
+from magpie_dagster.storage import summary
 from magpie_dagster.storage.warehouse import Warehouse
 
 DEFAULT_DAGSTER_HOME = Path("data") / "dagster_home"
@@ -79,23 +80,9 @@ def _print_summary(partition_date: dt.date, model_keys: list[str]) -> None:
     warehouse = Warehouse(warehouse_path())
     if not warehouse.path.exists():
         return
-    with warehouse.connect(read_only=True) as connection:
-        for key in model_keys:
-            instructions, usable, pairs = connection.execute(
-                """
-                SELECT
-                    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2),
-                    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2
-                        AND drop_reason IS NULL),
-                    (SELECT count(*) FROM responses WHERE model = $1 AND partition_date = $2
-                        AND drop_reason IS NULL)
-                """,
-                [key, partition_date],
-            ).fetchone()
-            print(
-                f"{key} {partition_date}: {instructions} instructions ({usable} usable), "
-                f"{pairs} instruction/response pairs in {warehouse.path}"
-            )
+    for key in model_keys:
+        print(summary.partition_summary(warehouse, key, partition_date))
+    print(summary.night_summary(warehouse, partition_date))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+"""What a run left in the warehouse, counted per stage (the CLI prints it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from magpie_dagster.storage.warehouse import Warehouse
+
+_PARTITION_COUNTS = """
+SELECT
+    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2),
+    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
+    (SELECT count(*) FROM responses WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
+    (SELECT count(*) FROM judgements WHERE model = $1 AND partition_date = $2 AND status = 'ok'),
+    (SELECT count(*) FROM judgements WHERE model = $1 AND partition_date = $2 AND status = 'failed'),
+    (SELECT count(*) FROM dedup_results WHERE model = $1 AND partition_date = $2 AND repeat_count > 0)
+"""
+
+
+def partition_summary(warehouse: Warehouse, model: str, partition_date: dt.date) -> str:
+    with warehouse.connect(read_only=True) as connection:
+        instructions, usable, pairs, judged, failed, duplicated = connection.execute(
+            _PARTITION_COUNTS, [model, partition_date]
+        ).fetchone()
+    return (
+        f"{model} {partition_date}: {instructions} instructions ({usable} usable), {pairs} instruction/response "
+        f"pairs, {judged} tags judged ({failed} failed), {duplicated} rows with a near-duplicate"
+    )
+
+
+def night_summary(warehouse: Warehouse, night: dt.date) -> str:
+    with warehouse.connect(read_only=True) as connection:
+        kept, total = connection.execute(
+            "SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM curated_rows WHERE night = ?", [night]
+        ).fetchone()
+        pairs = connection.execute("SELECT count(*) FROM preference_pairs WHERE night = ?", [night]).fetchone()[0]
+    exports = warehouse.path.parent / "exports" / night.isoformat()
+    return (
+        f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
+        f"warehouse {warehouse.path}, exports {exports}"
+    )
