@@ -7,10 +7,9 @@ import json
 from collections.abc import Mapping, Sequence
 
 import polars as pl
-import pyarrow as pa
 
 from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS, PREFERENCE
-from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster.storage.warehouse import Warehouse, typed_batch
 
 _NIGHT_ROWS = """
 SELECT i.conversation_id, i.model, i.partition_date, i.instruction, r.response, r.conversations, r.turns,
@@ -87,10 +86,7 @@ def replace_preference_pairs(warehouse: Warehouse, night: dt.date, pairs: Sequen
         connection.execute(f"UPDATE {CURATION_RUNS} SET preference_ties = ? WHERE night = ?", [ties, night])
         connection.execute(f"DELETE FROM {PREFERENCE} WHERE night = ?", [night])
         if pairs:
-            schema = (
-                connection.execute(f"SELECT * EXCLUDE (created_at) FROM {PREFERENCE} LIMIT 0").to_arrow_table().schema
-            )
-            batch = pa.Table.from_pylist([{**pair, "night": night} for pair in pairs], schema=schema)  # noqa: F841
+            batch = typed_batch(connection, PREFERENCE, [{**pair, "night": night} for pair in pairs])  # noqa: F841
             connection.execute(f"INSERT INTO {PREFERENCE} BY NAME SELECT * FROM batch")
         connection.execute("COMMIT")
 

@@ -6,10 +6,8 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import pyarrow as pa
-
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
-from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch
 
 LABEL_COLUMNS = ("difficulty", "input_quality", "task_category", "language", "safety")
 
@@ -28,7 +26,7 @@ def judging_inputs(warehouse: Warehouse, model: str, partition_date: dt.date) ->
             """,
             [model, partition_date],
         )
-        return _dicts(cursor)
+        return dict_rows(cursor)
 
 
 def cached_judgements(
@@ -65,8 +63,7 @@ def write_judgements(warehouse: Warehouse, rows: Sequence[Mapping[str, Any]]) ->
     if not rows:
         return
     with warehouse.connect() as connection:
-        schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {JUDGEMENTS} LIMIT 0").to_arrow_table().schema
-        batch = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)  # noqa: F841 (read by SQL)
+        batch = typed_batch(connection, JUDGEMENTS, rows)  # noqa: F841 (read by SQL)
         connection.execute("BEGIN TRANSACTION")
         connection.execute(
             f"""
@@ -110,7 +107,3 @@ def label_counts(warehouse: Warehouse, model: str, partition_date: dt.date) -> d
             counts[column] = {label: count for label, count in rows}
     return counts
 
-
-def _dicts(cursor) -> list[dict[str, Any]]:
-    columns = [description[0] for description in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -79,14 +79,7 @@ class Warehouse:
         if not rows:
             return
         with self.connect() as connection:
-            schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {table} LIMIT 0").to_arrow_table().schema
-            try:
-                batch = pa.Table.from_pylist([dict(row) for row in rows], schema=schema)  # noqa: F841 (read by SQL)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-                raise WarehouseError(
-                    f"Rows for table {table!r} do not match its schema: column {_bad_column(rows, schema)!r}: "
-                    f"{error}; nothing of this batch was written."
-                ) from error
+            batch = typed_batch(connection, table, rows)  # noqa: F841 (read by SQL)
             connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
 
     def kept_instructions(self, model: str, partition_date: dt.date) -> list[dict[str, Any]]:
@@ -101,8 +94,7 @@ class Warehouse:
                 """,
                 [model, partition_date],
             )
-            columns = [description[0] for description in cursor.description]
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+            return dict_rows(cursor)
 
     def count_rows(self, table: str, model: str, partition_date: dt.date) -> int:
         _check_table(table)
@@ -111,6 +103,26 @@ class Warehouse:
                 f"SELECT count(*) FROM {table} WHERE model = ? AND partition_date = ?",
                 [model, partition_date],
             ).fetchone()[0]
+
+
+def typed_batch(
+    connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, Any]]
+) -> pa.Table:
+    """`rows` as an Arrow table typed by `table`'s own schema (its `created_at` default left out), so DuckDB can
+    `INSERT ... BY NAME SELECT * FROM batch`; a row that does not fit names the table and the column."""
+    schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {table} LIMIT 0").to_arrow_table().schema
+    try:
+        return pa.Table.from_pylist([dict(row) for row in rows], schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise WarehouseError(
+            f"Rows for table {table!r} do not match its schema: column {_bad_column(rows, schema)!r}: "
+            f"{error}; nothing of this batch was written."
+        ) from error
+
+
+def dict_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    columns = [description[0] for description in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _bad_column(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> str:
