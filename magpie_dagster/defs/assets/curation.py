@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.tag_jobs import reward_model_client
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.chat_templates import ChatTemplateError
 from magpie_dagster.domain.completion import EngineError
@@ -15,7 +16,6 @@ from magpie_dagster.domain.exports.card import write_card
 from magpie_dagster.domain.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.reward import RewardModelClient
 from magpie_dagster.domain.judging.tags import TAGS
 from magpie_dagster.domain.preference import choose_pair, sample_requests
 from magpie_dagster.domain.progress import markdown_table
@@ -102,31 +102,12 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
                 subset = curation_store.curated_subset(store, night)
                 if settings.max_instructions:
                     subset = subset.head(settings.max_instructions)
-                for row in subset.iter_rows(named=True):
-                    responses = _sample(catalogue, engines, row, settings, night)
-                    rewards, reward_model = _score(catalogue, engines, row, responses)
-                    scored += 1
-                    pair = choose_pair(
-                        row["conversation_id"], row["instruction"], responses, rewards, settings.min_margin
-                    )
-                    if pair is None:
-                        ties += 1
-                        continue
-                    pairs.append(
-                        {
-                            "conversation_id": pair.conversation_id,
-                            "model": row["model"],
-                            "instruction": pair.instruction,
-                            "responses": list(pair.responses),
-                            "rewards": list(pair.rewards),
-                            "chosen": list(pair.chosen),
-                            "rejected": list(pair.rejected),
-                            "chosen_reward": pair.chosen_reward,
-                            "rejected_reward": pair.rejected_reward,
-                            "reward_model": reward_model,
-                        }
-                    )
-                    context.log.info(f"[{night}] preference pairs: {scored}/{subset.height} scored, {ties} ties")
+                sample = _sampler(catalogue, engines, settings, night)
+                score, reward_model, close_scorer = _scorer(catalogue, engines)
+                try:
+                    pairs, ties, scored = _pairs(context, subset, sample, score, reward_model, settings, night)
+                finally:
+                    close_scorer()
             curation_store.replace_preference_pairs(store, night, pairs, ties)
         except NIGHTLY_ERRORS as error:
             raise dg.Failure(description=f"Night {night} (preference_pairs): {error}") from error
@@ -194,30 +175,83 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     return [curated_subset, preference_pairs, dataset_export]
 
 
-def _sample(catalogue, engines, row, settings, night) -> list[str]:
-    entry = catalogue.catalogue.entry(row["model"])
-    engine = engines.engine_for(entry)
-    chat_format = chat_format_for(entry, engine, row["partition_date"])
-    prompt = chat_format.response_prompt(row["instruction"])
-    seed = int(hashlib.sha256(f"{row['conversation_id']}|preference|{night}".encode()).hexdigest()[:7], 16)
-    completions = engine.complete(
-        sample_requests(prompt, settings.samples, settings.sampling.to_params(chat_format.stop_strings), seed)
-    )
-    return [completion.text.strip() for completion in completions]
+def _pairs(context, subset, sample, score, reward_model, settings, night) -> tuple[list[dict], int, int]:
+    """Sample, score and pair each curated row; returns the pair rows, the ties skipped and the rows scored."""
+    pairs, ties = [], 0
+    for scored, row in enumerate(subset.iter_rows(named=True), start=1):
+        responses = sample(row)
+        pair = choose_pair(
+            row["conversation_id"],
+            row["instruction"],
+            responses,
+            score(row["instruction"], responses),
+            settings.min_margin,
+        )
+        if pair is None:
+            ties += 1
+        else:
+            pairs.append(
+                {
+                    "conversation_id": pair.conversation_id,
+                    "model": row["model"],
+                    "instruction": pair.instruction,
+                    "responses": list(pair.responses),
+                    "rewards": list(pair.rewards),
+                    "chosen": list(pair.chosen),
+                    "rejected": list(pair.rejected),
+                    "chosen_reward": pair.chosen_reward,
+                    "rejected_reward": pair.rejected_reward,
+                    "reward_model": reward_model,
+                }
+            )
+        context.log.info(f"[{night}] preference pairs: {scored}/{subset.height} scored, {ties} ties")
+    return pairs, ties, subset.height
 
 
-def _score(catalogue, engines, row, responses) -> tuple[list[float | None], str]:
+def _sampler(catalogue, engines, settings, night):
+    """Samples k responses to a curated row from its own generator; chat formats are derived once per model."""
+    formats: dict[tuple[str, dt.date], object] = {}
+
+    def sample(row) -> list[str]:
+        entry = catalogue.catalogue.entry(row["model"])
+        engine = engines.engine_for(entry)
+        key = (row["model"], row["partition_date"])
+        if key not in formats:
+            formats[key] = chat_format_for(entry, engine, row["partition_date"])
+        chat_format = formats[key]
+        prompt = chat_format.response_prompt(row["instruction"])
+        seed = int(hashlib.sha256(f"{row['conversation_id']}|preference|{night}".encode()).hexdigest()[:7], 16)
+        completions = engine.complete(
+            sample_requests(prompt, settings.samples, settings.sampling.to_params(chat_format.stop_strings), seed)
+        )
+        return [completion.text.strip() for completion in completions]
+
+    return sample
+
+
+def _scorer(catalogue, engines):
+    """A reward function over one instruction's responses, the name of the model that gives it, and a close().
+
+    Nothing connects or loads until the first call, so a night with nothing to score opens no model.
+    """
     judging = catalogue.catalogue.judging
     if isinstance(judging.reward, RewardModelEntry):
-        client = RewardModelClient(
-            judging.reward.base_url, judging.reward.model, api_key=engines.api_key("reward", judging.reward)
-        )
-        try:
-            scores = client.score([(str(i), row["instruction"], text) for i, text in enumerate(responses)])
-        finally:
-            client.close()
-        return [score.score for score in scores], judging.reward.model
-    judge = engines.engine_named("judge", judging.judge)
-    items = [JudgeItem(str(i), row["instruction"], text) for i, text in enumerate(responses)]
-    results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
-    return [r.columns["instruct_reward"] if r.ok else None for r in results], judging.judge.model
+        clients = []
+
+        def by_reward_model(instruction: str, responses: list[str]) -> list[float | None]:
+            if not clients:
+                clients.append(reward_model_client(judging.reward, engines))
+            client = clients[0]
+            return [
+                score.score for score in client.score([(str(i), instruction, text) for i, text in enumerate(responses)])
+            ]
+
+        return by_reward_model, judging.reward.model, lambda: [client.close() for client in clients]
+
+    def by_judge(instruction: str, responses: list[str]) -> list[float | None]:
+        judge = engines.engine_named("judge", judging.judge)  # opened once per run by the resource
+        items = [JudgeItem(str(i), instruction, text) for i, text in enumerate(responses)]
+        results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
+        return [result.columns["instruct_reward"] if result.ok else None for result in results]
+
+    return by_judge, judging.judge.model, lambda: None  # the engine resource closes the judge

@@ -98,17 +98,22 @@ def _languages(job: TagJob, items: Sequence[JudgeItem], candidates: tuple[str, .
     ]
 
 
+def reward_model_client(entry: RewardModelEntry, engines: EngineResource) -> RewardModelClient:
+    """The catalogue's reward model, with its timeout, concurrency and API key (read from `api_key_env`)."""
+    return RewardModelClient(
+        entry.base_url,
+        entry.model,
+        api_key=engines.api_key("reward", entry),
+        timeout_s=entry.timeout_s,
+        max_concurrency=entry.max_concurrency,
+    )
+
+
 def _reward_model_job(entry: RewardModelEntry, engines: EngineResource) -> RunnableTagJob:
     job = TagJob("reward", entry.model, REWARD_MODEL_PROTOCOL)
 
     def run(items: Sequence[JudgeItem]) -> list[TagResult]:
-        client = RewardModelClient(
-            entry.base_url,
-            entry.model,
-            api_key=engines.api_key("reward", entry),
-            timeout_s=entry.timeout_s,
-            max_concurrency=entry.max_concurrency,
-        )
+        client = reward_model_client(entry, engines)
         try:
             scores = client.score([(item.conversation_id, item.instruction, item.response) for item in items])
         finally:
