@@ -101,8 +101,7 @@ def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_k
     tag_store.drop_stale_judgements(store, model_key, partition_date, job.tag, [i.conversation_id for i in items])
     cached = tag_store.cached_judgements(store, model_key, partition_date, job.tag)
     todo = job.to_judge(items, cached)
-    eligible = sum(1 for item in items if item.response or not job.uses_response)
-    stats.reused = eligible - len(todo)
+    stats.reused = len(job.eligible(items)) - len(todo)
     for start in range(0, len(todo), runnable.batch_size):
         batch = todo[start : start + runnable.batch_size]
         started = time.monotonic()

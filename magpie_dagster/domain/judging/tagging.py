@@ -34,8 +34,11 @@ class TagJob:
 
     def to_judge(self, items: Sequence[JudgeItem], cached: Mapping[str, tuple[str, str, str, str]]) -> list[JudgeItem]:
         """Items without a reusable judgement; response-level tags skip unanswered instructions."""
-        eligible = [item for item in items if item.response or not self.uses_response]
-        return [item for item in eligible if cached.get(item.conversation_id) != self.cache_key(item)]
+        return [item for item in self.eligible(items) if cached.get(item.conversation_id) != self.cache_key(item)]
+
+    def eligible(self, items: Sequence[JudgeItem]) -> list[JudgeItem]:
+        """Response-level tags (safety, reward) judge only answered instructions."""
+        return [item for item in items if item.response or not self.uses_response]
 
 
 @dataclass
