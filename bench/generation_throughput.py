@@ -117,11 +117,9 @@ def _tokens(warehouse_path: Path, table: str) -> int:
 
 def _raw_instructions(entry) -> tuple[float, int]:
     """The raw engine: llama-cpp-python's own call on the prompts and seeds the asset uses."""
-    from llama_cpp import Llama
-
     chat_format = _chat_format(entry)
     started = time.perf_counter()
-    llama = Llama(model_path=str(_gguf(entry)), n_ctx=entry.n_ctx, n_threads=entry.n_threads, verbose=False)
+    llama = _raw_llama(entry)
     sampling = entry.instruction_sampling
     total = 0
     for sample in plan_samples(MODEL_KEY, NIGHT, entry.instructions_per_batch, entry.system_prompts):
@@ -144,12 +142,10 @@ def _raw_instructions(entry) -> tuple[float, int]:
 
 
 def _raw_responses(entry, warehouse_path: Path) -> tuple[float, int]:
-    from llama_cpp import Llama
-
     kept = Warehouse(warehouse_path).kept_instructions(MODEL_KEY, NIGHT)
     chat_format = _chat_format(entry)
     started = time.perf_counter()
-    llama = Llama(model_path=str(_gguf(entry)), n_ctx=entry.n_ctx, n_threads=entry.n_threads, verbose=False)
+    llama = _raw_llama(entry)
     sampling = entry.response_sampling
     total = 0
     for row in kept:
@@ -175,6 +171,20 @@ def _chat_format(entry):
         return chat_format_for(entry, engine, NIGHT)
     finally:
         engine.close()
+
+
+def _raw_llama(entry):
+    """The raw engine, loaded with the same AMX-safe choice of CPU repacks as the engine (a crash otherwise)."""
+    from llama_cpp import Llama
+
+    from magpie_dagster.engines.llama_cpp_cpu import (
+        library_cpu_features,
+        model_params_with_extra_buffers,
+        use_extra_buffers,
+    )
+
+    with model_params_with_extra_buffers(use_extra_buffers(entry.cpu_extra_buffers, library_cpu_features())):
+        return Llama(model_path=str(_gguf(entry)), n_ctx=entry.n_ctx, n_threads=entry.n_threads, verbose=False)
 
 
 def _gguf(entry) -> Path:

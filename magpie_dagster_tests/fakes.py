@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from collections.abc import Callable
 
 import numpy as np
@@ -34,6 +36,12 @@ def _repetitive(request: CompletionRequest) -> str:
     return default_fake_text(request)
 
 
+def _die_by_sigsegv(request: CompletionRequest) -> str:
+    """A stand-in for a crash in native code (llama.cpp's AMX path): the process dies by signal 11."""
+    os.kill(os.getpid(), signal.SIGSEGV)
+    raise AssertionError("unreachable: SIGSEGV ends the process")
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
     "repetitive": _repetitive,
@@ -58,18 +66,19 @@ JUDGE_SCRIPTS: dict[str, Callable[[ChatRequest], str]] = {
 
 
 class FakeEngineResource(EngineResource):
-    """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server."""
+    """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server;
+    the engines of `crashing_models` kill their own process with SIGSEGV on the first request."""
 
     script: str = "default"
     judge_script: str = "valid"
     unreachable: bool = False
+    crashing_models: list[str] = []
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
         if self.unreachable:
             return _unreachable(label)
-        return FakeEngine(
-            model_name=f"fake-{label}", text_for=SCRIPTS[self.script], answer_for=JUDGE_SCRIPTS[self.judge_script]
-        )
+        text_for = _die_by_sigsegv if label in self.crashing_models else SCRIPTS[self.script]
+        return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=JUDGE_SCRIPTS[self.judge_script])
 
 
 class _HashEmbedder:

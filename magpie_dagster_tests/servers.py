@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from magpie_dagster.engines.packaged_model import packaged_smollm2_path
@@ -88,3 +91,44 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait(timeout=5)
+
+
+class _RecordingCompletions(BaseHTTPRequestHandler):
+    """Answers every POST like an OpenAI completions endpoint and keeps each request's JSON body."""
+
+    bodies: list[dict]
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.bodies.append(body)
+        payload = json.dumps(
+            {
+                "id": "cmpl-recorded", "object": "text_completion", "created": 0, "model": body.get("model", ""),
+                "choices": [{"index": 0, "text": f"sample for seed {body.get('seed')}", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+            }  # fmt: skip
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        """Silent: tests read the recorded bodies, not the access log."""
+
+
+@contextlib.contextmanager
+def recording_completions_server() -> Iterator[tuple[str, list[dict]]]:
+    """A loopback completions server that records what the engine sends; yields its `/v1` URL and the bodies."""
+    bodies: list[dict] = []
+    handler = type("RecordingHandler", (_RecordingCompletions,), {"bodies": bodies})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

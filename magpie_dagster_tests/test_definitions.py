@@ -27,6 +27,18 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert checks == {"judge_parse_failure_rate", "labels_in_their_sets"}
     assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
+    crash_sensor = definitions.resolve_sensor_def("native_crash_advice")
+    assert crash_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_every_step_of_both_jobs_gets_its_own_process(tmp_path, monkeypatch):
+    """A native crash then ends one step, not the run (see test_step_crash.py)."""
+    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    definitions = lazy_definitions()
+    for name in ("magpie_job", "nightly_curation_job"):
+        executor = definitions.resolve_job_def(name).executor_def
+        assert executor.name == "step_per_process"
+        assert executor.executor_creation_fn is dg.multiprocess_executor.executor_creation_fn
 
 
 def test_adding_a_model_adds_its_partitions(tmp_path):

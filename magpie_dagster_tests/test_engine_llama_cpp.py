@@ -6,7 +6,9 @@ import pytest
 
 from magpie_dagster.domain.completion import CompletionRequest, EngineError, SamplingParams
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
+from magpie_dagster.engines.llama_cpp_cpu import library_cpu_features, library_has_amx
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2, packaged_smollm2_path
+from magpie_dagster_tests.nights import seed_offset
 
 SMOLLM2_PRE_QUERY = (
     "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
@@ -31,20 +33,38 @@ def test_packaged_model_is_found():
 def test_instruction_from_the_pre_query_template(engine):
     sampling = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=96, stop=CHATML_STOPS)
     completions = engine.complete(
-        [CompletionRequest(SMOLLM2_PRE_QUERY, sampling, seed) for seed in (1, 2, 3)]
+        [CompletionRequest(SMOLLM2_PRE_QUERY, sampling, seed_offset() + seed) for seed in (1, 2, 3)]
     )
     assert len(completions) == 3
     assert len({completion.text for completion in completions}) == 3, "distinct seeds give distinct samples"
     for completion in completions:
-        assert completion.text.strip()
         assert not any(stop in completion.text for stop in CHATML_STOPS)
         assert completion.prompt_tokens > 10 and completion.completion_tokens > 0
 
 
-def test_same_seed_same_text(engine):
+def test_a_call_gives_the_same_texts_whatever_ran_before(engine):
+    """What the engine guarantees (and resuming a partition relies on): a call is a function of its requests."""
     sampling = SamplingParams(temperature=1.0, max_tokens=32, stop=CHATML_STOPS)
-    first, again = engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY, sampling, 99)] * 2)
-    assert first.text == again.text
+    batch = [CompletionRequest(SMOLLM2_PRE_QUERY, sampling, seed_offset() + seed) for seed in (99, 7)]
+    first = [completion.text for completion in engine.complete(batch)]
+    engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY + "Write a poem", sampling, 5)])  # other cache contents
+    again = [completion.text for completion in engine.complete(batch)]
+    assert first == again
+
+
+def test_the_model_is_loaded_without_the_amx_repack(engine):
+    """On every machine: the loaded model's parameters say whether llama.cpp may repack weights, and it may only
+    where the library has no AMX path (llama.cpp issue 20824: SIGSEGV in ggml_backend_amx_mul_mat)."""
+    loaded_with_repacks = engine._llama.model_params.use_extra_bufts
+    assert loaded_with_repacks == (not library_has_amx(library_cpu_features()))
+    assert loaded_with_repacks == engine.extra_buffers
+
+
+def test_repacks_can_be_turned_off_entirely():
+    with LlamaCppEngine(PACKAGED_SMOLLM2, n_ctx=512, n_threads=2, cpu_extra_buffers=False) as engine:
+        assert engine._llama.model_params.use_extra_bufts is False
+        [completion] = engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY, SamplingParams(max_tokens=4), 1)])
+    assert completion.completion_tokens > 0
 
 
 def test_max_tokens_gives_length(engine):

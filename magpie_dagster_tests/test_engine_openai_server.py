@@ -1,8 +1,8 @@
 """The OpenAI-compatible engine against a real llama.cpp server on loopback: real HTTP, real errors.
 
-Measured facts of llama-cpp-python's server these tests pin: it serves its only model whatever model id a
-request names; it returns `usage`; a seed makes a temperature-1 sample repeatable; it applies its own
-repeat_penalty (1.1) when a request sends none.
+Facts of llama-cpp-python's server these tests pin: it serves its only model whatever model id a request
+names; it returns `usage`. Its samples are not tested for repeating by seed: it reuses the previous request's
+KV cache, and how much it reuses changes the arithmetic on some CPUs (see the README's "Reproducible samples").
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ import pytest
 
 from magpie_dagster.domain.completion import CompletionRequest, EngineError, SamplingParams
 from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
-from magpie_dagster_tests.servers import SERVED_MODEL_ID, free_loopback_port, llama_cpp_server
+from magpie_dagster_tests.nights import seed_offset
+from magpie_dagster_tests.servers import (
+    SERVED_MODEL_ID,
+    free_loopback_port,
+    llama_cpp_server,
+    recording_completions_server,
+)
 
 SMOLLM2_PRE_QUERY = (
     "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
@@ -30,6 +36,7 @@ LONG_ANSWER_PROMPT = (
     "<|im_start|>user\nList the days of the week, again and again.<|im_end|>\n<|im_start|>assistant\n"
 )
 SECRET = "sk-test-SECRET"
+END_TOKEN_IDS = (0, 1, 2)  # SmolLM2's <|endoftext|>, <|im_start|>, <|im_end|>
 
 pytestmark = pytest.mark.slow
 
@@ -61,15 +68,19 @@ def greedy(prompt: str, max_tokens: int = 2, repetition_penalty: float = 1.0) ->
 
 
 def test_instruction_from_the_pre_query_template(engine):
-    [completion] = engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY, INSTRUCTION_SAMPLING, seed=3)])
-    assert completion.text.strip()
+    [completion] = engine.complete(
+        [CompletionRequest(SMOLLM2_PRE_QUERY, INSTRUCTION_SAMPLING, seed=seed_offset() + 3)]
+    )
     assert not any(stop in completion.text for stop in CHATML_STOPS)
-    assert completion.prompt_tokens > 10 and completion.completion_tokens > 0
+    assert completion.prompt_tokens > 10 and 0 <= completion.completion_tokens <= INSTRUCTION_SAMPLING.max_tokens
     assert completion.finish_reason in {"stop", "length"}
 
 
-def test_small_max_tokens_is_cut_off(engine):
-    [completion] = engine.complete([greedy(LONG_ANSWER_PROMPT, max_tokens=3)])
+def test_small_max_tokens_is_cut_off(llama_cpp_server):
+    """The end-of-turn tokens are banned (logit_bias), so any sample of any CPU runs into max_tokens."""
+    no_end = {"logit_bias": {str(token): -100 for token in END_TOKEN_IDS}}
+    with OpenAICompletionsEngine(SERVED_MODEL_ID, base_url=llama_cpp_server, extra_body=no_end) as engine:
+        [completion] = engine.complete([greedy(LONG_ANSWER_PROMPT, max_tokens=3)])
     assert completion.finish_reason == "length" and completion.completion_tokens == 3
 
 
@@ -80,41 +91,33 @@ def test_parallel_requests_come_back_in_request_order(engine):
     assert [completion.prompt_tokens for completion in completions] == lengths
 
 
-def test_seeds_decide_the_sample(engine):
-    texts = [
-        completion.text
-        for completion in engine.complete(
-            [CompletionRequest(SMOLLM2_PRE_QUERY, INSTRUCTION_SAMPLING, seed) for seed in (1, 2, 1)]
-        )
-    ]
-    assert texts[0] != texts[1], "different seeds at temperature 1 give different instructions"
-    assert texts[0] == texts[2], "the same seed repeats its sample"
-
-
-def test_repetition_penalty_reaches_the_server(engine):
-    plain, penalised = engine.complete(
-        [greedy(LONG_ANSWER_PROMPT, 60), greedy(LONG_ANSWER_PROMPT, 60, repetition_penalty=1.8)]
-    )
-    assert plain.text != penalised.text
-
-
-def test_extra_body_overrides_the_server_defaults(engine, llama_cpp_server):
-    """Sending nothing leaves llama.cpp at repeat_penalty 1.1; only an explicit 1.0 gives the plain model."""
-    with OpenAICompletionsEngine(
-        SERVED_MODEL_ID,
-        base_url=llama_cpp_server,
-        extra_body={"repeat_penalty": 1.0, "top_k": 0, "min_p": 0.0},
-    ) as faithful:
-        [unpenalised] = faithful.complete([greedy(LONG_ANSWER_PROMPT, 60)])
-    [server_default] = engine.complete([greedy(LONG_ANSWER_PROMPT, 60)])
-    assert unpenalised.text != server_default.text
+def test_each_request_carries_its_own_seed_and_sampling():
+    """What the engine owes every server: each request's seed and sampling, the penalty under both names, and
+    `extra_body` merged in. (Whether a server then repeats a sample from its seed is the server's property: see
+    the README's "Reproducible samples".)"""
+    sampling = SamplingParams(temperature=0.9, top_p=0.95, max_tokens=48, repetition_penalty=1.3, stop=CHATML_STOPS)
+    with (
+        recording_completions_server() as (base_url, bodies),
+        OpenAICompletionsEngine(
+            SERVED_MODEL_ID, base_url=base_url, extra_body={"top_k": 0, "min_p": 0.0}, max_concurrency=3
+        ) as engine,
+    ):
+        completions = engine.complete([CompletionRequest(SMOLLM2_PRE_QUERY, sampling, seed) for seed in (1, 2, 1)])
+    assert [completion.text for completion in completions] == [f"sample for seed {seed}" for seed in (1, 2, 1)]
+    assert sorted(body["seed"] for body in bodies) == [1, 1, 2]
+    for body in bodies:
+        assert body["prompt"] == SMOLLM2_PRE_QUERY and body["model"] == SERVED_MODEL_ID
+        assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.9, 0.95, 48)
+        assert body["stop"] == list(CHATML_STOPS)
+        assert body["repetition_penalty"] == body["repeat_penalty"] == 1.3
+        assert (body["top_k"], body["min_p"]) == (0, 0.0)
 
 
 def test_unknown_model_id_is_served_by_the_only_model(llama_cpp_server):
     """llama.cpp's server falls back to its default model instead of answering 404 (vLLM answers 404)."""
     with OpenAICompletionsEngine("no-such-model", base_url=llama_cpp_server, entry_key="typo") as engine:
         [completion] = engine.complete([greedy("Hello there", max_tokens=4)])
-    assert completion.completion_tokens == 4
+    assert completion.prompt_tokens == 2 and completion.completion_tokens <= 4
 
 
 def test_prompt_over_the_context_window_names_status_and_server_message(engine):

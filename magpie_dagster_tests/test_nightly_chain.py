@@ -105,11 +105,11 @@ def test_exports_load_with_datasets_and_polars(project):
     assert pl.read_ndjson(directory / "messages.jsonl").height == 4
     pairs_file = directory / "preference_pairs.jsonl"
     pairs = [json.loads(line) for line in pairs_file.read_text().splitlines()]
+    assert pairs, "the fake reward scores differ between the samples of a curated instruction"
     for pair in pairs:
         assert pair["chosen"][1]["content"] != pair["rejected"][1]["content"]
         assert pair["chosen_reward"] > pair["rejected_reward"] and len(pair["responses"]) == 3
-    if pairs:
-        assert len(load_dataset("json", data_files=str(pairs_file), split="train")) == len(pairs)
+    assert len(load_dataset("json", data_files=str(pairs_file), split="train")) == len(pairs)
     card = (directory / "README.md").read_text()
     assert "test-recipe" in card and "not_first_of_near_duplicate_group" in card and "Kept rows by model" in card
     assert (directory / "distributions.png").stat().st_size > 1000

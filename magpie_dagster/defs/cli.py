@@ -17,6 +17,7 @@ import dagster as dg
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.settings import catalogue_path, warehouse_path
 from magpie_dagster.storage import summary
@@ -50,30 +51,40 @@ def _run(partition_date: dt.date, models: str | None) -> int:
         )
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    definitions = build_definitions(catalogue_path(), warehouse_path())
-    job = definitions.resolve_job_def(MAGPIE_JOB)
-    failed = []
+    uses_llama_cpp = "llama_cpp" in catalogue.engines_in_use
+    failures: list[str] = []
     with dg.DagsterInstance.get() as instance:
+        job = dg.reconstructable(magpie_job)
         for key in model_keys:
             print(f"materialising {MAGPIE_JOB} for model {key}, date {partition_date} ...", flush=True)
-            result = job.execute_in_process(
-                partition_key=model_date_key(key, partition_date), instance=instance, raise_on_error=False
+            outcome = run_partition(
+                job,
+                instance,
+                model_date_key(key, partition_date),
+                f"{key}|{partition_date.isoformat()}",
             )
-            if not result.success:
-                failed.append(key)
+            failures += outcome.failure_lines(uses_llama_cpp)
         print(f"materialising {NIGHTLY_CURATION_JOB} for {partition_date} (all models) ...", flush=True)
-        nightly = definitions.resolve_job_def(NIGHTLY_CURATION_JOB).execute_in_process(
-            partition_key=partition_date.isoformat(), instance=instance, raise_on_error=False
+        outcome = run_partition(
+            dg.reconstructable(nightly_curation_job),
+            instance,
+            partition_date.isoformat(),
+            f"night {partition_date.isoformat()}",
         )
-        if not nightly.success:
-            failed.append(f"nightly curation {partition_date}")
+        failures += outcome.failure_lines(uses_llama_cpp)
     _print_summary(partition_date, model_keys)
-    if failed:
-        print(
-            f"failed partitions: {', '.join(failed)} (see the log above, or the run in the UI)",
-            file=sys.stderr,
-        )
-    return 1 if failed else 0
+    for line in failures:
+        print(f"FAILED {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def magpie_job() -> dg.JobDefinition:
+    """The per-model job, rebuilt from the catalogue in each step's process (`dg.reconstructable`)."""
+    return build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(MAGPIE_JOB)
+
+
+def nightly_curation_job() -> dg.JobDefinition:
+    return build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(NIGHTLY_CURATION_JOB)
 
 
 def _print_summary(partition_date: dt.date, model_keys: list[str]) -> None:

@@ -14,6 +14,7 @@ from magpie_dagster.defs.jobs import build_magpie_job, build_nightly_curation_jo
 from magpie_dagster.defs.partitions import build_model_date_partitions, build_nights
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, EngineResource, WarehouseResource
 from magpie_dagster.defs.schedules import build_nightly_schedule
+from magpie_dagster.defs.sensors import build_native_crash_sensor
 from magpie_dagster.domain.catalogue import load_catalogue
 
 
@@ -37,6 +38,7 @@ def build_definitions(
         assets=[*per_model, *nightly],
         jobs=[model_job, curation_job],
         schedules=[build_nightly_schedule(model_job, catalogue)],
+        sensors=[build_native_crash_sensor(catalogue)],
         resources={
             "catalogue": CatalogueResource(path=str(catalogue_path)),
             "warehouse": WarehouseResource(path=str(warehouse_path)),

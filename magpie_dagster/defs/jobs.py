@@ -1,6 +1,9 @@
 """The jobs: every per-model stage for one model x date partition, and the nightly stages across models.
 
-Both run in one process (in_process_executor) so models and engines load once per run.
+Each step runs in its own process, one at a time. A crash in native code (llama.cpp, torch) then ends that
+step, not the run worker: Dagster records which step died by which signal, and the other partitions of the
+night still run. One step at a time because llama.cpp's threads busy-wait: two engines on the same cores slow
+each other down tenfold.
 """
 
 from __future__ import annotations
@@ -10,22 +13,30 @@ import dagster as dg
 MAGPIE_JOB = "magpie_job"
 NIGHTLY_CURATION_JOB = "nightly_curation_job"
 
+STEP_PER_PROCESS = dg.multiprocess_executor.configured(
+    {"max_concurrent": 1, "start_method": {"forkserver": {}}}, name="step_per_process"
+)
+
 
 def build_magpie_job(partitions_def: dg.PartitionsDefinition, assets: list) -> dg.UnresolvedAssetJobDefinition:
-    return _in_process_job(MAGPIE_JOB, partitions_def, assets, "Generates, judges and deduplicates one model x date.")
+    return _isolated_steps_job(
+        MAGPIE_JOB, partitions_def, assets, "Generates, judges and deduplicates one model x date."
+    )
 
 
 def build_nightly_curation_job(nights: dg.PartitionsDefinition, assets: list) -> dg.UnresolvedAssetJobDefinition:
-    return _in_process_job(
+    return _isolated_steps_job(
         NIGHTLY_CURATION_JOB, nights, assets, "Curates one night across every model: subset, preference pairs, exports."
     )
 
 
-def _in_process_job(name: str, partitions_def, assets: list, description: str) -> dg.UnresolvedAssetJobDefinition:
+def _isolated_steps_job(
+    name: str, partitions_def: dg.PartitionsDefinition, assets: list, description: str
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         name=name,
         selection=dg.AssetSelection.assets(*assets),
         partitions_def=partitions_def,
-        executor_def=dg.in_process_executor,
+        executor_def=STEP_PER_PROCESS,
         description=description,
     )

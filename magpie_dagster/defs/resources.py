@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 from functools import cached_property
 
 import dagster as dg
@@ -56,6 +57,8 @@ class EngineResource(dg.ConfigurableResource):
         return _api_key(label, connection)
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
+        # Engines run native code: if it crashes, the Python stack lands in the step's compute log.
+        faulthandler.enable()
         return open_engine(connection, api_key=_api_key(label, connection), label=label)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

@@ -137,6 +137,12 @@ class Catalogue(Strict):
     def model_keys(self) -> list[str]:
         return [entry.key for entry in self.models]
 
+    @property
+    def engines_in_use(self) -> set[str]:
+        """Engines of every generator, judge and guard (what to suspect when a step's process crashes)."""
+        entries = [*self.models, self.judging.judge, self.judging.safety]
+        return {entry.engine for entry in entries if entry is not None}
+
     def entry(self, key: str) -> GeneratorEntry:
         for candidate in self.models:
             if candidate.key == key:

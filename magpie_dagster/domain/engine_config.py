@@ -40,6 +40,9 @@ class LlamaCppConnection(Strict):
     n_ctx: int = Field(4096, ge=256)
     n_threads: int | None = Field(None, ge=1)
     n_gpu_layers: int = 0
+    # llama.cpp's weight repacks for faster CPU kernels. `auto` keeps them unless the installed library carries
+    # the AMX path, which crashes on some Intel Xeons (llama.cpp issue 20824); `false` turns every repack off.
+    cpu_extra_buffers: Literal["auto"] | bool = "auto"
 
 
 class VllmConnection(Strict):

@@ -2,6 +2,11 @@
 
 Requests run one after another on one context; llama-cpp-python keeps the previous prompt's KV cache and
 reuses the longest common prefix, which is exactly Magpie's case (every instruction shares one prompt).
+
+Each call starts from an empty KV cache, so its texts depend only on its requests: a reused prefix evaluates
+the rest of the prompt in a smaller batch, and on CPUs whose batched and single-token kernels round differently
+that changes the sample. A call (one committed batch) therefore gives the same texts for the same requests,
+seeds and machine, whatever ran before it; the same seed twice inside one call is not guaranteed to.
 """
 
 from __future__ import annotations
@@ -18,6 +23,12 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
+from magpie_dagster.engines.llama_cpp_cpu import (
+    ExtraBuffers,
+    library_cpu_features,
+    model_params_with_extra_buffers,
+    use_extra_buffers,
+)
 from magpie_dagster.engines.packaged_model import resolve_model_path
 
 
@@ -25,23 +36,41 @@ class LlamaCppEngine(GenerationEngine):
     engine_name = "llama_cpp"
     supports_json_schema = True  # a GBNF grammar built from the schema constrains every token
 
-    def __init__(self, model: str, *, n_ctx: int = 4096, n_threads: int | None = None, n_gpu_layers: int = 0):
+    def __init__(
+        self,
+        model: str,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        cpu_extra_buffers: ExtraBuffers = "auto",
+    ):
         from llama_cpp import Llama
 
         path = resolve_model_path(model)
         if not Path(path).is_file():
             raise EngineError(f"GGUF model file not found: {path} (set `model` in the catalogue to a .gguf path)")
         super().__init__(Path(path).stem if model != path else model)
+        self.cpu_features = library_cpu_features()
+        self.extra_buffers = use_extra_buffers(cpu_extra_buffers, self.cpu_features)
         try:
-            self._llama = Llama(
-                model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
-            )
+            with model_params_with_extra_buffers(self.extra_buffers):
+                self._llama = Llama(
+                    model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
+                )
         except (ValueError, RuntimeError) as error:
             raise EngineError(f"llama.cpp could not load {path}: {error}") from error
+        if self._llama.model_params.use_extra_bufts != self.extra_buffers:
+            self._llama.close()
+            raise EngineError(
+                "llama-cpp-python no longer takes its model parameters from llama_model_default_params(), so the "
+                "AMX-safe load cannot be enforced; pin llama-cpp-python==0.3.36 as pyproject.toml does."
+            )
         self._bos_text = self._token_text(self._llama.token_bos())
         self._adds_bos = self._llama.tokenize(b"x", add_bos=True, special=True)[0] == self._llama.token_bos()
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
+        self._llama.reset()
         return [self._complete_one(request) for request in requests]
 
     def _complete_one(self, request: CompletionRequest) -> Completion:
@@ -68,6 +97,7 @@ class LlamaCppEngine(GenerationEngine):
         )
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        self._llama.reset()
         return [self._chat_one(request) for request in requests]
 
     def _chat_one(self, request: ChatRequest) -> Completion:

@@ -1,0 +1,52 @@
+"""Runs one partition of a job the way the CLI does: a Dagster run whose steps each get their own process.
+
+`execute_job` honours the job's multiprocess executor (`execute_in_process` would not), so a step that dies
+in native code is recorded as that step's failure and the caller goes on with the next partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from magpie_dagster.defs.step_crashes import StepCrash, step_crashes
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    partition: str
+    run_id: str
+    success: bool
+    failed_steps: tuple[str, ...]
+    crashes: tuple[StepCrash, ...]
+
+    def failure_lines(self, uses_llama_cpp: bool) -> list[str]:
+        """One line per problem; empty when the run succeeded."""
+        if self.success:
+            return []
+        lines = [crash.describe(self.partition, uses_llama_cpp) for crash in self.crashes]
+        crashed = {crash.step_key for crash in self.crashes}
+        other_steps = [step for step in self.failed_steps if step not in crashed]
+        if other_steps or not lines:
+            lines.append(
+                f"partition {self.partition}: step(s) {', '.join(other_steps) or '(none started)'} failed; "
+                f"the cause is in the log above and in the UI under run {self.run_id}"
+            )
+        return lines
+
+
+def run_partition(
+    job: dg.ReconstructableJob, instance: dg.DagsterInstance, partition_key: str, label: str
+) -> PartitionOutcome:
+    """`label` names the partition for people (`smollm2_135m|2026-12-02`)."""
+    tags = job.get_definition().partitions_def.get_tags_for_partition_key(partition_key)
+    with dg.execute_job(job, instance=instance, tags=tags) as result:
+        failed_steps = tuple(event.step_key for event in result.get_step_failure_events() if event.step_key)
+        return PartitionOutcome(
+            partition=label,
+            run_id=result.run_id,
+            success=result.success,
+            failed_steps=failed_steps,
+            crashes=tuple(step_crashes(result.all_events)),
+        )

@@ -1,0 +1,66 @@
+"""Which optimised CPU paths llama.cpp may take, decided once per model load.
+
+llama.cpp repacks weights into "extra buffer types" for faster CPU kernels. On Intel Xeons with AMX (Sapphire
+Rapids and later) the AMX repack crashes with SIGSEGV in `ggml_backend_amx_mul_mat` on the first decode
+(llama.cpp issue 20824, closed unfixed). The AMX buffer type exists only in a library compiled with AMX, so:
+`scripts/bootstrap` builds without it, and a library that still has it (a wheel pip cached before, or one built
+elsewhere) is loaded with the extra buffer types off. Libraries without AMX keep the other repacks.
+
+`Llama(...)` takes its model parameters from `llama_model_default_params()` and has no switch for
+`use_extra_bufts`, so the default is replaced for the duration of one load.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+ExtraBuffers = Literal["auto"] | bool
+
+AMX_FEATURES = ("AMX_INT8", "AMX_BF16", "AMX_TILE")
+_load_lock = threading.Lock()
+
+
+def library_cpu_features() -> dict[str, str]:
+    """The CPU backend's compiled-in features, e.g. {"AVX2": "1", "AMX_INT8": "1"} (`llama_print_system_info`)."""
+    import llama_cpp
+
+    features = {}
+    for part in llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split("|"):
+        name, separator, value = part.rpartition("=")
+        if separator:
+            features[name.split(":")[-1].strip()] = value.strip()
+    return features
+
+
+def library_has_amx(features: dict[str, str]) -> bool:
+    return any(features.get(name) == "1" for name in AMX_FEATURES)
+
+
+def use_extra_buffers(setting: ExtraBuffers, features: dict[str, str]) -> bool:
+    """`auto`: the repacks are safe unless the library carries the AMX path; `true`/`false` force it."""
+    if setting == "auto":
+        return not library_has_amx(features)
+    return bool(setting)
+
+
+@contextmanager
+def model_params_with_extra_buffers(enabled: bool) -> Iterator[None]:
+    """Every `Llama(...)` constructed inside gets `use_extra_bufts = enabled` in its model parameters."""
+    import llama_cpp.llama_cpp as native
+
+    original = native.llama_model_default_params
+
+    def default_params():
+        params = original()
+        params.use_extra_bufts = enabled
+        return params
+
+    with _load_lock:
+        native.llama_model_default_params = default_params
+        try:
+            yield
+        finally:
+            native.llama_model_default_params = original
