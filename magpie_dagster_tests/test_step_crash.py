@@ -12,7 +12,7 @@ import pytest
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import run_partition
+from magpie_dagster.defs.runner import PartitionOutcome, run_partition
 from magpie_dagster.defs.sensors import add_crash_advice
 from magpie_dagster.defs.step_crashes import StepCrash
 from magpie_dagster.storage.warehouse import Warehouse
@@ -65,7 +65,7 @@ def test_the_crashed_step_is_named_with_its_signal_and_advice(night_with_a_crash
     crashed = outcomes["crashy"]
     assert not crashed.success
     assert crashed.crashes == (StepCrash("raw_instructions", 11, "SIGSEGV"),)
-    assert crashed.failed_steps == ("raw_instructions",)
+    assert list(crashed.failed_steps) == ["raw_instructions"]
     [line] = crashed.failure_lines(uses_llama_cpp=True)
     assert line.startswith("partition crashy|2026-11-20: step raw_instructions died by signal 11 (SIGSEGV)")
     assert "cpu_extra_buffers: false" in line and "-DGGML_NATIVE=OFF" in line
@@ -89,3 +89,20 @@ def test_the_ui_gets_the_same_advice_once(night_with_a_crash):
     logged = [entry.message for entry in instance.all_logs(run.run_id)]
     assert line in logged
     assert add_crash_advice(instance, run, uses_llama_cpp=True) == [], "advice is written once per run"
+
+
+def test_a_step_that_failed_without_crashing_is_named_with_its_cause():
+    outcome = PartitionOutcome(
+        partition="alpha|2026-11-20",
+        run_id="r-1",
+        success=False,
+        failed_steps={"responses": "Partition alpha|2026-11-20 (responses): the server did not answer."},
+        crashes=(),
+    )
+    assert outcome.failure_lines(uses_llama_cpp=True) == [
+        "partition alpha|2026-11-20: step responses failed: Partition alpha|2026-11-20 (responses): "
+        "the server did not answer. (run r-1)"
+    ]
+    assert PartitionOutcome("alpha|2026-11-20", "r-2", False, {}, ()).failure_lines(uses_llama_cpp=False) == [
+        "partition alpha|2026-11-20: the run failed before any step; see run r-2"
+    ]

@@ -21,7 +21,7 @@ from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.settings import catalogue_path, warehouse_path
 from magpie_dagster.storage import summary
-from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
 
 DEFAULT_DAGSTER_HOME = Path("data") / "dagster_home"
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     try:
         return _run(arguments.date, arguments.models)
-    except CatalogueError as error:
+    except (CatalogueError, WarehouseError) as error:
         print(error, file=sys.stderr)
         return 2
 
@@ -49,6 +49,7 @@ def _run(partition_date: dt.date, models: str | None) -> int:
         raise CatalogueError(
             f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}"
         )
+    Warehouse(warehouse_path()).check()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
     uses_llama_cpp = "llama_cpp" in catalogue.engines_in_use

@@ -18,7 +18,7 @@ class PartitionOutcome:
     partition: str
     run_id: str
     success: bool
-    failed_steps: tuple[str, ...]
+    failed_steps: dict[str, str]  # step key -> the first line of its error
     crashes: tuple[StepCrash, ...]
 
     def failure_lines(self, uses_llama_cpp: bool) -> list[str]:
@@ -27,12 +27,13 @@ class PartitionOutcome:
             return []
         lines = [crash.describe(self.partition, uses_llama_cpp) for crash in self.crashes]
         crashed = {crash.step_key for crash in self.crashes}
-        other_steps = [step for step in self.failed_steps if step not in crashed]
-        if other_steps or not lines:
-            lines.append(
-                f"partition {self.partition}: step(s) {', '.join(other_steps) or '(none started)'} failed; "
-                f"the cause is in the log above and in the UI under run {self.run_id}"
-            )
+        lines += [
+            f"partition {self.partition}: step {step} failed: {cause} (run {self.run_id})"
+            for step, cause in self.failed_steps.items()
+            if step not in crashed
+        ]
+        if not lines:
+            lines.append(f"partition {self.partition}: the run failed before any step; see run {self.run_id}")
         return lines
 
 
@@ -42,7 +43,7 @@ def run_partition(
     """`label` names the partition for people (`smollm2_135m|2026-12-02`)."""
     tags = job.get_definition().partitions_def.get_tags_for_partition_key(partition_key)
     with dg.execute_job(job, instance=instance, tags=tags) as result:
-        failed_steps = tuple(event.step_key for event in result.get_step_failure_events() if event.step_key)
+        failed_steps = {event.step_key: _cause(event) for event in result.get_step_failure_events() if event.step_key}
         return PartitionOutcome(
             partition=label,
             run_id=result.run_id,
@@ -50,3 +51,11 @@ def run_partition(
             failed_steps=failed_steps,
             crashes=tuple(step_crashes(result.all_events)),
         )
+
+
+def _cause(event: dg.DagsterEvent) -> str:
+    """A `Failure`'s description (ours name the partition and the fix), else the error's first line."""
+    data = event.step_failure_data
+    if data.user_failure_data and data.user_failure_data.description:
+        return data.user_failure_data.description.splitlines()[0]
+    return data.error.message.strip().splitlines()[0] if data.error else "unknown error"

@@ -26,6 +26,7 @@ from magpie_dagster.domain.engine_config import (
     VllmConnection,
 )
 from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge
+from magpie_dagster.domain.strict_yaml import load_unique_keys
 
 PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -152,12 +153,20 @@ class Catalogue(Strict):
 
 def load_catalogue(path: str | Path) -> Catalogue:
     path = Path(path)
+    if path.is_dir():
+        raise CatalogueError(f"{path} is a directory: point MAGPIE_CATALOGUE at the catalogue's YAML file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_unique_keys(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise CatalogueError(f"Model catalogue not found: {path}") from error
+    except UnicodeDecodeError as error:
+        raise CatalogueError(
+            f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save the catalogue as UTF-8"
+        ) from None
+    except OSError as error:
+        raise CatalogueError(f"{path}: cannot be read ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise CatalogueError(f"{path}: not valid YAML: {error}") from error
+        raise CatalogueError(f"{path}: {_yaml_problem(error)}") from None
     if not isinstance(raw, dict):
         raise CatalogueError(
             f"{path}: expected a mapping with 'start_date' and 'models', got {type(raw).__name__}"
@@ -166,6 +175,13 @@ def load_catalogue(path: str | Path) -> Catalogue:
         return Catalogue.model_validate(raw)
     except ValidationError as error:
         raise CatalogueError(_describe(path, raw, error)) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    return f"not valid YAML{where}: {problem}"
 
 
 def _describe(path: Path, raw: dict, error: ValidationError) -> str:

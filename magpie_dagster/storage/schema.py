@@ -6,6 +6,8 @@ keep the released layout and read with dot notation, e.g. `gen_input_configs.tem
 
 from __future__ import annotations
 
+import re
+
 from magpie_dagster.storage.curation_schema import CURATION_DDL
 from magpie_dagster.storage.dedup_schema import DEDUP_DDL
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
@@ -14,8 +16,17 @@ INSTRUCTIONS = "instructions"
 RESPONSES = "responses"
 
 PARTITIONED_TABLES = (INSTRUCTIONS, RESPONSES, JUDGEMENTS)
+# The warehouse records which schema wrote it; a newer version is refused, a database without it is not ours.
+MARKER_TABLE = "magpie_warehouse"
+SCHEMA_VERSION = 1
 
 DDL = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {MARKER_TABLE} (
+        schema_version INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+    """,
     f"""
     CREATE TABLE IF NOT EXISTS {INSTRUCTIONS} (
         conversation_id VARCHAR NOT NULL,
@@ -63,3 +74,6 @@ DDL = (
     *DEDUP_DDL,
     *CURATION_DDL,
 )
+
+# Every table and view the DDL creates: a database holding only these (and no marker) is an older warehouse.
+WAREHOUSE_OBJECTS = frozenset(re.findall(r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)", " ".join(DDL)))

@@ -4,6 +4,9 @@ DuckDB allows one writer process per file, so no connection is held while a mode
 opens the file, runs one short transaction and closes it, retrying while another process holds the lock.
 A partition is replaced by deleting its rows once at the start and appending finished batches, so a
 re-run never touches another partition and a crash loses at most the batch in flight.
+
+The file records its schema version; a path that is not this project's warehouse (a directory, another kind
+of file, someone else's database, a newer schema) is refused with a message that names it, before any write.
 """
 
 from __future__ import annotations
@@ -18,7 +21,15 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from magpie_dagster.storage.schema import DDL, INSTRUCTIONS, PARTITIONED_TABLES, RESPONSES
+from magpie_dagster.storage.schema import (
+    DDL,
+    INSTRUCTIONS,
+    MARKER_TABLE,
+    PARTITIONED_TABLES,
+    RESPONSES,
+    SCHEMA_VERSION,
+    WAREHOUSE_OBJECTS,
+)
 
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
 
@@ -35,17 +46,27 @@ class Warehouse:
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; waits (with backoff) while another process holds the write lock."""
+        if self.path.is_dir():
+            raise WarehouseError(
+                f"The warehouse path {self.path} is a directory: set MAGPIE_WAREHOUSE to a file, e.g. "
+                "data/magpie.duckdb"
+            )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise WarehouseError(
+                f"The warehouse {self.path} does not exist yet: run `magpie-dagster run` (or materialise a "
+                "partition) first, or set MAGPIE_WAREHOUSE to the file you mean."
+            )
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.05
         while True:
             try:
                 connection = duckdb.connect(str(self.path), read_only=read_only)
                 break
-            except duckdb.IOException as error:
+            except duckdb.Error as error:
                 if not any(message in str(error) for message in _LOCK_MESSAGES):
-                    raise WarehouseError(f"Cannot open the warehouse {self.path}: {error}") from error
+                    raise _unreadable(self.path, error) from None
                 if time.monotonic() >= deadline:
                     raise WarehouseError(
                         f"The warehouse {self.path} stayed locked by another process for "
@@ -56,13 +77,34 @@ class Warehouse:
                 delay = min(delay * 2, 2.0)
         try:
             yield connection
+        except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk fails the commit
+            raise WarehouseError(
+                f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free space "
+                "and run again: the transaction in flight was rolled back, earlier ones are kept."
+            ) from None
         finally:
             connection.close()
 
+    def check(self) -> None:
+        """Without writing anything: refuses a path that is not this project's warehouse (or a newer one)."""
+        if not self.path.exists() and not self.path.is_symlink():
+            return
+        with self.connect(read_only=True) as connection:
+            try:
+                _check_ownership(connection, self.path)
+            except duckdb.Error as error:
+                raise _unreadable(self.path, error) from None
+
     def ensure_schema(self) -> None:
         with self.connect() as connection:
+            try:
+                _check_ownership(connection, self.path)
+            except duckdb.Error as error:
+                raise _unreadable(self.path, error) from None
             for statement in DDL:
                 connection.execute(statement)
+            if connection.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone()[0] == 0:
+                connection.execute(f"INSERT INTO {MARKER_TABLE} (schema_version) VALUES (?)", [SCHEMA_VERSION])
 
     def clear_partition(self, table: str, model: str, partition_date: dt.date) -> int:
         """Deletes one partition's rows of `table`; returns how many were removed."""
@@ -132,6 +174,44 @@ def _bad_column(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> str:
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return field.name
     return "(unknown)"
+
+
+def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A warehouse records its schema version; a database without one that holds tables of its own is someone
+    else's, and one written by a newer schema is refused, so nothing is written where it does not belong."""
+    tables = {
+        name
+        for (name,) in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    if MARKER_TABLE in tables:
+        version = connection.execute(f"SELECT max(schema_version) FROM {MARKER_TABLE}").fetchone()[0]
+        if version is not None and version > SCHEMA_VERSION:
+            raise WarehouseError(
+                f"The warehouse {path} has schema version {version}, newer than this magpie-dagster's "
+                f"{SCHEMA_VERSION}: upgrade magpie-dagster, or point MAGPIE_WAREHOUSE at another file."
+            )
+        return
+    foreign = sorted(tables - WAREHOUSE_OBJECTS)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise WarehouseError(
+            f"{path} is a DuckDB database this project did not create (it holds {shown}); nothing was written "
+            "to it. Point MAGPIE_WAREHOUSE at a new file, e.g. data/magpie.duckdb."
+        )
+
+
+def _unreadable(path: Path, error: duckdb.Error) -> WarehouseError:
+    return WarehouseError(
+        f"Cannot open the warehouse {path}: {_first_line(error)}. It is not a DuckDB database this project can "
+        "read (another kind of file, truncated or damaged), and it was left as it is: restore it from a backup or "
+        "point MAGPIE_WAREHOUSE at a new file."
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _check_table(table: str) -> None:
