@@ -132,3 +132,58 @@ def recording_completions_server() -> Iterator[tuple[str, list[dict]]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+FAULTS = ("html", "null_text", "no_choices", "status_500_html", "echo_authorization_400")
+
+
+class _Faulty(BaseHTTPRequestHandler):
+    """A server that lies the way proxies and broken deployments do; counts the requests it gets."""
+
+    mode: str
+    requests: list[str]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.requests.append(self.path)
+        completion = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
+        usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+        if self.mode == "html":
+            self._reply(200, "text/html", "<html><body><h1>Sign in to continue</h1></body></html>")
+        elif self.mode == "null_text":
+            choice = {"index": 0, "text": None, "finish_reason": "stop"}
+            self._reply(200, "application/json", json.dumps({**completion, "choices": [choice], "usage": usage}))
+        elif self.mode == "no_choices":
+            self._reply(200, "application/json", json.dumps({**completion, "choices": [], "usage": usage}))
+        elif self.mode == "status_500_html":
+            self._reply(500, "text/html", "<html><body>502 Bad Gateway from the upstream proxy</body></html>")
+        else:  # the request echoed back, credentials included
+            message = f"invalid request; headers were Authorization: {self.headers.get('Authorization')}"
+            self._reply(400, "application/json", json.dumps({"error": {"message": message, "type": "invalid"}}))
+
+    def _reply(self, status: int, content_type: str, body: str) -> None:
+        payload = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        """Silent."""
+
+
+@contextlib.contextmanager
+def fault_server(mode: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback server answering every request with fault `mode` (one of FAULTS); yields its URL and a log."""
+    requests: list[str] = []
+    handler = type("FaultyHandler", (_Faulty,), {"mode": mode, "requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -7,11 +7,13 @@ HTTP 500), so every request is its own call and parallelism comes from a bounded
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import openai
 from openai.types import Completion as ApiCompletion
+from openai.types.chat import ChatCompletion as ApiChatCompletion
 
 from magpie_dagster.domain.completion import (
     ChatRequest,
@@ -21,11 +23,13 @@ from magpie_dagster.domain.completion import (
     FinishReason,
     GenerationEngine,
 )
+from magpie_dagster.domain.redact import redact
 
 # Local servers ignore the key, but the client refuses to start without one (and would otherwise read
 # OPENAI_API_KEY from the environment, which may belong to another service).
 _NO_KEY = "no-key-needed"
 _MODEL_LIST_TIMEOUT_S = 10.0
+_BODY_PREVIEW_CHARS = 200
 
 
 class OpenAICompletionsEngine(GenerationEngine):
@@ -62,7 +66,10 @@ class OpenAICompletionsEngine(GenerationEngine):
         self.entry_key = entry_key or model_name
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
-        # The client's own retry-with-backoff covers connection errors, 408, 409, 429 and 5xx.
+        self._secrets = (api_key,)
+        self._max_retries = max_retries
+        # The client's own retry-with-backoff covers connection errors, 408, 409, 429 and 5xx; answers that are
+        # not the expected JSON (a proxy's HTML page, null text, no choices) are retried here.
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=max_retries
         )
@@ -80,8 +87,8 @@ class OpenAICompletionsEngine(GenerationEngine):
 
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
-        try:
-            response = self._client.completions.create(
+        return self._until_well_formed(
+            lambda: self._client.completions.create(
                 model=self.model_name,
                 prompt=request.prompt,
                 max_tokens=sampling.max_tokens,
@@ -90,10 +97,35 @@ class OpenAICompletionsEngine(GenerationEngine):
                 stop=list(sampling.stop) or None,
                 seed=request.seed,
                 extra_body={**self.extra_body, **_penalty_fields(sampling.repetition_penalty)} or None,
+            ),
+            _completion_problem,
+            _to_completion,
+        )
+
+    def _until_well_formed(self, call, problem_of, convert) -> Completion:
+        """Calls the server; an answer that is not the expected JSON is retried with backoff, then explained."""
+        for attempt in range(self._max_retries + 1):
+            try:
+                response = call()
+            except openai.APIError as error:
+                failure = self._explain(error)
+            else:
+                failure = None
+            if failure is not None:  # raised outside the handler: the SDK error (which may echo the key) stays out
+                raise failure
+            problem = problem_of(response)
+            if problem is None:
+                return convert(response)
+            if attempt < self._max_retries:
+                time.sleep(min(0.5 * 2**attempt, 8.0))
+        raise EngineError(
+            redact(
+                f"Model entry '{self.entry_key}' (server {self.base_url}): HTTP 200 but {problem}, "
+                f"{self._max_retries + 1} time(s); it began: {_preview(response)!r}. Is `base_url` the model "
+                "server's (not a proxy's or a login page's), and does the server speak the OpenAI API?",
+                self._secrets,
             )
-        except openai.APIError as error:
-            raise self._explain(error) from error
-        return self._to_completion(response)
+        )
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
@@ -106,8 +138,8 @@ class OpenAICompletionsEngine(GenerationEngine):
 
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
-        try:
-            response = self._client.chat.completions.create(
+        return self._until_well_formed(
+            lambda: self._client.chat.completions.create(
                 model=self.model_name,
                 messages=list(request.messages),
                 max_tokens=sampling.max_tokens,
@@ -116,18 +148,9 @@ class OpenAICompletionsEngine(GenerationEngine):
                 seed=request.seed,
                 response_format=self._response_format(request.json_schema),
                 extra_body=self.extra_body or None,
-            )
-        except openai.APIError as error:
-            raise self._explain(error) from error
-        if not response.choices:
-            raise EngineError(f"Judge '{self.entry_key}': the server at {self.base_url} answered with no choices.")
-        choice = response.choices[0]
-        usage = response.usage
-        return Completion(
-            text=choice.message.content or "",
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            finish_reason=_finish_reason(choice.finish_reason),
+            ),
+            _chat_problem,
+            _chat_to_completion,
         )
 
     def _response_format(self, schema: dict | None) -> dict | openai.NotGiven:
@@ -137,27 +160,15 @@ class OpenAICompletionsEngine(GenerationEngine):
             return {"type": "json_object", "schema": schema}
         return {"type": "json_schema", "json_schema": {"name": "judgement", "schema": schema, "strict": True}}
 
-    def _to_completion(self, response: ApiCompletion) -> Completion:
-        if not response.choices:
-            raise EngineError(
-                f"Model entry '{self.entry_key}': the server at {self.base_url} answered a completion "
-                "request with no choices."
-            )
-        choice = response.choices[0]
-        usage = response.usage
-        return Completion(
-            text=choice.text,
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            finish_reason=_finish_reason(choice.finish_reason),
-        )
-
     def _explain(self, error: openai.APIError) -> EngineError:
-        """Turns an SDK error into what the user must do; never includes the API key."""
+        """Turns an SDK error into what the user must do, with secrets removed (a server may echo the request)."""
+        return EngineError(redact(self._explanation(error), self._secrets))
+
+    def _explanation(self, error: openai.APIError) -> str:
         where = f"Model entry '{self.entry_key}' (server {self.base_url})"
         if isinstance(error, openai.APIConnectionError):
             cause = f": {error.__cause__}" if error.__cause__ and str(error.__cause__) else ""
-            return EngineError(
+            return (
                 f"{where}: the server did not answer ({error.message.rstrip('.')}{cause}). Start the server, "
                 "or fix `base_url` for this entry in the model catalogue."
             )
@@ -167,14 +178,12 @@ class OpenAICompletionsEngine(GenerationEngine):
                 if self.api_key_env
                 else "set `api_key_env` for this entry in the model catalogue and export that variable"
             )
-            return EngineError(f"{where}: HTTP {error.status_code}, the API key is missing or wrong: {fix}.")
+            return f"{where}: HTTP {error.status_code}, the API key is missing or wrong: {fix}."
         if isinstance(error, openai.NotFoundError):
-            return EngineError(
-                f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint()}"
-            )
+            return f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint()}"
         if isinstance(error, openai.APIStatusError):
-            return EngineError(f"{where}: HTTP {error.status_code}: {_server_message(error)}")
-        return EngineError(f"{where}: {error.message}")
+            return f"{where}: HTTP {error.status_code}: {_server_message(error)}"
+        return f"{where}: {error.message}"
 
     def _served_models_hint(self) -> str:
         try:
@@ -214,8 +223,51 @@ def _finish_reason(reason: str | None) -> FinishReason:
 def _server_message(error: openai.APIStatusError) -> str:
     body = error.body
     if isinstance(body, Mapping) and body.get("message"):
-        return str(body["message"])
-    return error.message
+        return str(body["message"])[:_BODY_PREVIEW_CHARS]
+    return _preview(error.response.text if error.response is not None else error.message)
+
+
+def _completion_problem(response: object) -> str | None:
+    if not isinstance(response, ApiCompletion):
+        return "the body is not a completions JSON object"
+    if not response.choices:
+        return "no choices"
+    if response.choices[0].text is None:
+        return "the choice's text is null"
+    return None
+
+
+def _chat_problem(response: object) -> str | None:
+    if not isinstance(response, ApiChatCompletion):
+        return "the body is not a chat completions JSON object"
+    return None if response.choices else "no choices"
+
+
+def _to_completion(response: ApiCompletion) -> Completion:
+    choice = response.choices[0]
+    usage = response.usage
+    return Completion(
+        text=choice.text,
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        finish_reason=_finish_reason(choice.finish_reason),
+    )
+
+
+def _chat_to_completion(response: ApiChatCompletion) -> Completion:
+    choice = response.choices[0]
+    usage = response.usage
+    return Completion(
+        text=choice.message.content or "",
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        finish_reason=_finish_reason(choice.finish_reason),
+    )
+
+
+def _preview(body: object) -> str:
+    text = body if isinstance(body, str) else getattr(body, "model_dump_json", lambda: str(body))()
+    return " ".join(text.split())[:_BODY_PREVIEW_CHARS]
 
 
 def _cancel_pending(futures: Sequence[Future[Completion]]) -> None:

@@ -17,6 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.redact import redact
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class RewardModelClient:
         self.model = model
         self._url = base_url.rstrip("/").removesuffix("/v1") + "/pooling"
         self._session = requests.Session()
+        self._secrets = (api_key,)
         if api_key:
             self._session.headers["Authorization"] = f"Bearer {api_key}"
         retry = Retry(
@@ -71,14 +73,18 @@ class RewardModelClient:
             ) from error
         if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
             raise EngineError(
-                f"The reward model server at {self._url} answered HTTP {reply.status_code}: {reply.text[:200]}"
+                f"The reward model server at {self._url} answered HTTP {reply.status_code}: {self._body(reply)}"
             )
         if reply.status_code != 200:
-            return RewardScore(conversation_id, None, f"HTTP {reply.status_code}: {reply.text[:200]}")
+            return RewardScore(conversation_id, None, f"HTTP {reply.status_code}: {self._body(reply)}")
         try:
             return RewardScore(conversation_id, last_pooled_value(reply.json()["data"][0]["data"]), None)
         except (KeyError, IndexError, TypeError, ValueError) as error:
             return RewardScore(conversation_id, None, f"unexpected pooling response: {error!r}")
+
+    def _body(self, reply: requests.Response) -> str:
+        """The first 200 characters of what came back, secrets removed first (a server may echo the request)."""
+        return redact(reply.text, self._secrets)[:200]
 
     def close(self) -> None:
         self._session.close()
