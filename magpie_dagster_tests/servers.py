@@ -122,16 +122,8 @@ class _RecordingCompletions(BaseHTTPRequestHandler):
 def recording_completions_server() -> Iterator[tuple[str, list[dict]]]:
     """A loopback completions server that records what the engine sends; yields its `/v1` URL and the bodies."""
     bodies: list[dict] = []
-    handler = type("RecordingHandler", (_RecordingCompletions,), {"bodies": bodies})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", bodies
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_on_loopback(type("RecordingHandler", (_RecordingCompletions,), {"bodies": bodies})) as base_url:
+        yield base_url, bodies
 
 
 FAULTS = ("html", "null_text", "no_choices", "status_500_html", "echo_authorization_400")
@@ -177,12 +169,18 @@ class _Faulty(BaseHTTPRequestHandler):
 def fault_server(mode: str) -> Iterator[tuple[str, list[str]]]:
     """A loopback server answering every request with fault `mode` (one of FAULTS); yields its URL and a log."""
     requests: list[str] = []
-    handler = type("FaultyHandler", (_Faulty,), {"mode": mode, "requests": requests})
+    with serve_on_loopback(type("FaultyHandler", (_Faulty,), {"mode": mode, "requests": requests})) as base_url:
+        yield base_url, requests
+
+
+@contextlib.contextmanager
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serves `handler` on a free loopback port in a thread; yields the `/v1` base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", requests
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     finally:
         server.shutdown()
         server.server_close()

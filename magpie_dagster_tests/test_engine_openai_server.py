@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -23,6 +22,7 @@ from magpie_dagster_tests.servers import (
     free_loopback_port,
     llama_cpp_server,
     recording_completions_server,
+    serve_on_loopback,
 )
 
 SMOLLM2_PRE_QUERY = (
@@ -196,17 +196,11 @@ class _VllmUnknownModel(BaseHTTPRequestHandler):
 
 
 def test_404_lists_the_served_models():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _VllmUnknownModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
-        with (
-            OpenAICompletionsEngine("Qwen2.5-7B", base_url=base_url, entry_key="qwen") as engine,
-            pytest.raises(EngineError) as raised,
-        ):
-            engine.complete([greedy("Hello")])
-    finally:
-        server.shutdown()
-        server.server_close()
+    with (
+        serve_on_loopback(_VllmUnknownModel) as base_url,
+        OpenAICompletionsEngine("Qwen2.5-7B", base_url=base_url, entry_key="qwen") as engine,
+        pytest.raises(EngineError) as raised,
+    ):
+        engine.complete([greedy("Hello")])
     message = str(raised.value)
     assert "HTTP 404" in message and "'Qwen2.5-7B'" in message and "Qwen/Qwen2.5-7B-Instruct" in message
