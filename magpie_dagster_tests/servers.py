@@ -127,6 +127,8 @@ def recording_completions_server() -> Iterator[tuple[str, list[dict]]]:
 
 
 FAULTS = ("html", "null_text", "no_choices", "status_500_html", "echo_authorization_400")
+SLOW_FAULTS = ("stall_after_headers", "trickle")
+_SLOW_FAULT_LIMIT_S = 20.0  # a slow fault gives up by itself, so no test can hang on it
 
 
 class _Faulty(BaseHTTPRequestHandler):
@@ -140,7 +142,9 @@ class _Faulty(BaseHTTPRequestHandler):
         self.requests.append(self.path)
         completion = {"id": "x", "object": "text_completion", "created": 0, "model": "m"}
         usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
-        if self.mode == "html":
+        if self.mode in SLOW_FAULTS:
+            self._answer_slowly(byte_every_s=None if self.mode == "stall_after_headers" else 0.2)
+        elif self.mode == "html":
             self._reply(200, "text/html", "<html><body><h1>Sign in to continue</h1></body></html>")
         elif self.mode == "null_text":
             choice = {"index": 0, "text": None, "finish_reason": "stop"}
@@ -152,6 +156,23 @@ class _Faulty(BaseHTTPRequestHandler):
         else:  # the request echoed back, credentials included
             message = f"invalid request; headers were Authorization: {self.headers.get('Authorization')}"
             self._reply(400, "application/json", json.dumps({"error": {"message": message, "type": "invalid"}}))
+
+    def _answer_slowly(self, byte_every_s: float | None) -> None:
+        """Headers at once, then nothing (a stall) or one byte at a time (a trickle), for at most 20 s."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100000")
+        self.end_headers()
+        self.wfile.flush()
+        deadline = time.monotonic() + _SLOW_FAULT_LIMIT_S
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(byte_every_s or 0.2)
+                if byte_every_s:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def _reply(self, status: int, content_type: str, body: str) -> None:
         payload = body.encode()

@@ -85,3 +85,24 @@ def test_the_reward_client_keeps_an_echoed_key_out_of_the_error_column():
             client.close()
     assert requests == ["/pooling"] and score.score is None
     assert score.error.startswith("HTTP 400: ") and f"Bearer {REDACTED}" in score.error and CANARY not in score.error
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("stall_after_headers", "the answer stalled for timeout_s=2 s after its headers, 1 time(s)"),
+        ("trickle", "the answer was still arriving after timeout_s=2 s, 1 time(s)"),
+    ],
+)
+def test_timeout_s_bounds_the_whole_request(mode, expected):
+    """The client's own timeout bounds each read: a server sending a byte at a time would never time out."""
+    with (
+        fault_server(mode) as (base_url, _),
+        OpenAICompletionsEngine("m", base_url=base_url, api_key=CANARY, timeout_s=2, max_retries=0) as engine,
+    ):
+        started = time.monotonic()
+        with pytest.raises(EngineError) as raised:
+            engine.complete([CompletionRequest("Hello", SamplingParams(max_tokens=4), seed=1)])
+        elapsed = time.monotonic() - started
+    assert expected in str(raised.value) and "Raise `timeout_s`" in str(raised.value)
+    assert elapsed < 8, f"bounded by timeout_s=2, took {elapsed:.1f} s"

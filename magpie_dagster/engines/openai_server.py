@@ -7,11 +7,13 @@ HTTP 500), so every request is its own call and parallelism comes from a bounded
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import openai
+import pydantic
 from openai.types import Completion as ApiCompletion
 from openai.types.chat import ChatCompletion as ApiChatCompletion
 
@@ -68,6 +70,7 @@ class OpenAICompletionsEngine(GenerationEngine):
         self.extra_body = dict(extra_body or {})
         self._secrets = (api_key,)
         self._max_retries = max_retries
+        self._timeout_s = timeout_s
         # The client's own retry-with-backoff covers connection errors, 408, 409, 429 and 5xx; answers that are
         # not the expected JSON (a proxy's HTML page, null text, no choices) are retried here.
         self._client = openai.OpenAI(
@@ -88,7 +91,8 @@ class OpenAICompletionsEngine(GenerationEngine):
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
-            lambda: self._client.completions.create(
+            lambda: self._within_deadline(
+                self._client.completions.with_streaming_response.create,
                 model=self.model_name,
                 prompt=request.prompt,
                 max_tokens=sampling.max_tokens,
@@ -101,6 +105,29 @@ class OpenAICompletionsEngine(GenerationEngine):
             _completion_problem,
             _to_completion,
         )
+
+    def _within_deadline(self, create, **arguments) -> dict | str:
+        """One request bounded from connect to last byte by `timeout_s`: the client's own timeout bounds each
+        read, so a server that trickles a byte at a time would never time out. The body is read in chunks, the
+        deadline checked between them; what is not the expected JSON comes back as text for the caller to judge."""
+        deadline = time.monotonic() + self._timeout_s
+        with create(**arguments) as response:
+            chunks = []
+            try:
+                for chunk in response.iter_bytes():
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        return _Unfinished(f"the answer was still arriving after timeout_s={self._timeout_s:g} s")
+            except Exception as error:  # noqa: BLE001 the transport's own errors (httpx or httpx2, by openai version)
+                if "Timeout" in type(error).__name__:
+                    return _Unfinished(f"the answer stalled for timeout_s={self._timeout_s:g} s after its headers")
+                return _Unfinished(f"the answer broke off ({type(error).__name__})")
+        body = b"".join(chunks).decode("utf-8", errors="replace")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return body
+        return data if isinstance(data, dict) else body
 
     def _until_well_formed(self, call, problem_of, convert) -> Completion:
         """Calls the server; an answer that is not the expected JSON is retried with backoff, then explained."""
@@ -118,14 +145,18 @@ class OpenAICompletionsEngine(GenerationEngine):
                 return convert(response)
             if attempt < self._max_retries:
                 time.sleep(min(0.5 * 2**attempt, 8.0))
-        raise EngineError(
-            redact(
-                f"Model entry '{self.entry_key}' (server {self.base_url}): HTTP 200 but {problem}, "
-                f"{self._max_retries + 1} time(s); it began: {_preview(response)!r}. Is `base_url` the model "
-                "server's (not a proxy's or a login page's), and does the server speak the OpenAI API?",
-                self._secrets,
+        tries = f"{self._max_retries + 1} time(s)"
+        if isinstance(response, _Unfinished):
+            detail = (
+                f"{problem}, {tries}. Raise `timeout_s` for this entry if the server is only slow; otherwise check "
+                "the server and any proxy in between."
             )
-        )
+        else:
+            detail = (
+                f"HTTP 200 but {problem}, {tries}; it began: {_preview(response)!r}. Is `base_url` the model "
+                "server's (not a proxy's or a login page's), and does the server speak the OpenAI API?"
+            )
+        raise EngineError(redact(f"Model entry '{self.entry_key}' (server {self.base_url}): {detail}", self._secrets))
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
@@ -139,7 +170,8 @@ class OpenAICompletionsEngine(GenerationEngine):
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
-            lambda: self._client.chat.completions.create(
+            lambda: self._within_deadline(
+                self._client.chat.completions.with_streaming_response.create,
                 model=self.model_name,
                 messages=list(request.messages),
                 max_tokens=sampling.max_tokens,
@@ -227,23 +259,43 @@ def _server_message(error: openai.APIStatusError) -> str:
     return _preview(error.response.text if error.response is not None else error.message)
 
 
-def _completion_problem(response: object) -> str | None:
-    if not isinstance(response, ApiCompletion):
-        return "the body is not a completions JSON object"
-    if not response.choices:
-        return "no choices"
-    if response.choices[0].text is None:
+class _Unfinished(str):
+    """An answer cut off by the deadline or the connection: the text says how."""
+
+
+def _completion_problem(answer: dict | str) -> str | None:
+    problem = _problem(answer, "completions", ApiCompletion)
+    if problem is None and answer["choices"][0].get("text") is None:
         return "the choice's text is null"
+    return problem
+
+
+def _chat_problem(answer: dict | str) -> str | None:
+    return _problem(answer, "chat completions", ApiChatCompletion)
+
+
+def _problem(answer: dict | str, api: str, answer_type: type[pydantic.BaseModel]) -> str | None:
+    """Why `answer` is not a usable answer of `api`, or None when it is."""
+    if isinstance(answer, _Unfinished):
+        return str(answer)
+    if not isinstance(answer, dict):
+        return f"the body is not a {api} JSON object"
+    if not answer.get("choices"):
+        return "no choices"
+    if not isinstance(answer["choices"][0], dict):
+        return "the first choice is not a JSON object"
+    if answer_type is ApiCompletion and answer["choices"][0].get("text") is None:
+        return None  # the caller names it: the schema would only say "string expected"
+    try:
+        answer_type.model_validate(answer)
+    except pydantic.ValidationError as error:
+        first = ".".join(str(part) for part in error.errors()[0]["loc"])
+        return f"the body does not fit the {api} schema ({error.error_count()} problem(s), first at {first})"
     return None
 
 
-def _chat_problem(response: object) -> str | None:
-    if not isinstance(response, ApiChatCompletion):
-        return "the body is not a chat completions JSON object"
-    return None if response.choices else "no choices"
-
-
-def _to_completion(response: ApiCompletion) -> Completion:
+def _to_completion(answer: dict) -> Completion:
+    response = ApiCompletion.model_validate(answer)
     choice = response.choices[0]
     usage = response.usage
     return Completion(
@@ -254,7 +306,8 @@ def _to_completion(response: ApiCompletion) -> Completion:
     )
 
 
-def _chat_to_completion(response: ApiChatCompletion) -> Completion:
+def _chat_to_completion(answer: dict) -> Completion:
+    response = ApiChatCompletion.model_validate(answer)
     choice = response.choices[0]
     usage = response.usage
     return Completion(
@@ -266,7 +319,7 @@ def _chat_to_completion(response: ApiChatCompletion) -> Completion:
 
 
 def _preview(body: object) -> str:
-    text = body if isinstance(body, str) else getattr(body, "model_dump_json", lambda: str(body))()
+    text = body if isinstance(body, str) else json.dumps(body)
     return " ".join(text.split())[:_BODY_PREVIEW_CHARS]
 
 
