@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -16,6 +13,7 @@ from magpie_dagster.domain.judging.language import detect_languages
 from magpie_dagster.domain.judging.reward import RewardModelClient, last_pooled_value
 from magpie_dagster.domain.judging.safety import SAFETY_TAG
 from magpie_dagster.engines.fake import FakeEngine
+from magpie_dagster_tests.servers import serve_on_loopback
 
 
 def test_guard_engine_verdicts_become_safety_columns():
@@ -59,20 +57,9 @@ class _PoolingHandler(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def pooling_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PoolingHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-
-
 def test_reward_model_scores_come_from_the_pooling_endpoint():
     _PoolingHandler.seen.clear()
-    with pooling_server() as base_url:
+    with serve_on_loopback(_PoolingHandler) as base_url:
         client = RewardModelClient(base_url, "Skywork/Skywork-Reward-Llama-3.1-8B", api_key="sk-test")
         scores = client.score([("a", "Hi", "four"), ("b", "Hi", "bad request"), ("c", "Hi", "sixsix")])
         client.close()
