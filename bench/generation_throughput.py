@@ -175,16 +175,11 @@ def _chat_format(entry):
 
 def _raw_llama(entry):
     """The raw engine, loaded with the same AMX-safe choice of CPU repacks as the engine (a crash otherwise)."""
-    from llama_cpp import Llama
+    from magpie_dagster.engines.llama_cpp_cpu import load_llama
 
-    from magpie_dagster.engines.llama_cpp_cpu import (
-        library_cpu_features,
-        model_params_with_extra_buffers,
-        use_extra_buffers,
+    return load_llama(
+        str(_gguf(entry)), entry.cpu_extra_buffers, n_ctx=entry.n_ctx, n_threads=entry.n_threads, verbose=False
     )
-
-    with model_params_with_extra_buffers(use_extra_buffers(entry.cpu_extra_buffers, library_cpu_features())):
-        return Llama(model_path=str(_gguf(entry)), n_ctx=entry.n_ctx, n_threads=entry.n_threads, verbose=False)
 
 
 def _gguf(entry) -> Path:

@@ -23,12 +23,7 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
-from magpie_dagster.engines.llama_cpp_cpu import (
-    ExtraBuffers,
-    library_cpu_features,
-    model_params_with_extra_buffers,
-    use_extra_buffers,
-)
+from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama
 from magpie_dagster.engines.packaged_model import resolve_model_path
 
 
@@ -45,29 +40,23 @@ class LlamaCppEngine(GenerationEngine):
         n_gpu_layers: int = 0,
         cpu_extra_buffers: ExtraBuffers = "auto",
     ):
-        from llama_cpp import Llama
-
         path = resolve_model_path(model)
         if not Path(path).is_file():
             raise EngineError(f"GGUF model file not found: {path} (set `model` in the catalogue to a .gguf path)")
         super().__init__(Path(path).stem if model != path else model)
-        self.cpu_features = library_cpu_features()
-        self.extra_buffers = use_extra_buffers(cpu_extra_buffers, self.cpu_features)
         try:
-            with model_params_with_extra_buffers(self.extra_buffers):
-                self._llama = Llama(
-                    model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
-                )
+            self._llama = load_llama(
+                path, cpu_extra_buffers, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
+            )
         except (ValueError, RuntimeError) as error:
             raise EngineError(f"llama.cpp could not load {path}: {error}") from error
-        if self._llama.model_params.use_extra_bufts != self.extra_buffers:
-            self._llama.close()
-            raise EngineError(
-                "llama-cpp-python no longer takes its model parameters from llama_model_default_params(), so the "
-                "AMX-safe load cannot be enforced; pin llama-cpp-python==0.3.36 as pyproject.toml does."
-            )
         self._bos_text = self._token_text(self._llama.token_bos())
         self._adds_bos = self._llama.tokenize(b"x", add_bos=True, special=True)[0] == self._llama.token_bos()
+
+    @property
+    def extra_buffers(self) -> bool:
+        """Whether the loaded model may use llama.cpp's CPU weight repacks (off where the library has AMX)."""
+        return self._llama.model_params.use_extra_bufts
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         self._llama.reset()

@@ -15,7 +15,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 ExtraBuffers = Literal["auto"] | bool
 
@@ -64,3 +67,20 @@ def model_params_with_extra_buffers(enabled: bool) -> Iterator[None]:
             yield
         finally:
             native.llama_model_default_params = original
+
+
+def load_llama(model_path: str, extra_buffers: ExtraBuffers, **llama_arguments) -> Llama:
+    """`Llama(model_path, ...)` with the extra buffer types `use_extra_buffers` chooses, checked on the loaded model:
+    a llama-cpp-python that stopped reading `llama_model_default_params()` would silently load the AMX path."""
+    from llama_cpp import Llama
+
+    enabled = use_extra_buffers(extra_buffers, library_cpu_features())
+    with model_params_with_extra_buffers(enabled):
+        llama = Llama(model_path=model_path, **llama_arguments)
+    if llama.model_params.use_extra_bufts != enabled:
+        llama.close()
+        raise RuntimeError(
+            "llama-cpp-python no longer takes its model parameters from llama_model_default_params(), so the "
+            "AMX-safe load cannot be enforced; pin llama-cpp-python==0.3.36 as pyproject.toml does."
+        )
+    return llama
