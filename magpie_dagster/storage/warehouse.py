@@ -90,17 +90,11 @@ class Warehouse:
         if not self.path.exists() and not self.path.is_symlink():
             return
         with self.connect(read_only=True) as connection:
-            try:
-                _check_ownership(connection, self.path)
-            except duckdb.Error as error:
-                raise _unreadable(self.path, error) from None
+            _check_ownership(connection, self.path)
 
     def ensure_schema(self) -> None:
         with self.connect() as connection:
-            try:
-                _check_ownership(connection, self.path)
-            except duckdb.Error as error:
-                raise _unreadable(self.path, error) from None
+            _check_ownership(connection, self.path)
             for statement in DDL:
                 connection.execute(statement)
             if connection.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone()[0] == 0:
@@ -178,15 +172,23 @@ def _bad_column(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> str:
 
 def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
     """A warehouse records its schema version; a database without one that holds tables of its own is someone
-    else's, and one written by a newer schema is refused, so nothing is written where it does not belong."""
-    tables = {
-        name
-        for (name,) in connection.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-    }
+    else's, and one written by a newer schema is refused, so nothing is written where it does not belong. A file
+    that opens but cannot be read (damaged past its header) is refused too."""
+    try:
+        tables = {
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchall()
+        }
+        version = (
+            connection.execute(f"SELECT max(schema_version) FROM {MARKER_TABLE}").fetchone()[0]
+            if MARKER_TABLE in tables
+            else None
+        )
+    except duckdb.Error as error:
+        raise _unreadable(path, error) from None
     if MARKER_TABLE in tables:
-        version = connection.execute(f"SELECT max(schema_version) FROM {MARKER_TABLE}").fetchone()[0]
         if version is not None and version > SCHEMA_VERSION:
             raise WarehouseError(
                 f"The warehouse {path} has schema version {version}, newer than this magpie-dagster's "
