@@ -102,8 +102,7 @@ class OpenAICompletionsEngine(GenerationEngine):
                 seed=request.seed,
                 extra_body={**self.extra_body, **_penalty_fields(sampling.repetition_penalty)} or None,
             ),
-            _completion_problem,
-            _to_completion,
+            _parse_completion,
         )
 
     def _within_deadline(self, create, **arguments) -> dict | str:
@@ -129,7 +128,7 @@ class OpenAICompletionsEngine(GenerationEngine):
             return body
         return data if isinstance(data, dict) else body
 
-    def _until_well_formed(self, call, problem_of, convert) -> Completion:
+    def _until_well_formed(self, call, parse) -> Completion:
         """Calls the server; an answer that is not the expected JSON is retried with backoff, then explained."""
         for attempt in range(self._max_retries + 1):
             try:
@@ -140,9 +139,10 @@ class OpenAICompletionsEngine(GenerationEngine):
                 failure = None
             if failure is not None:  # raised outside the handler: the SDK error (which may echo the key) stays out
                 raise failure
-            problem = problem_of(response)
-            if problem is None:
-                return convert(response)
+            try:
+                return parse(response)
+            except _Malformed as malformed:
+                problem = str(malformed)
             if attempt < self._max_retries:
                 time.sleep(min(0.5 * 2**attempt, 8.0))
         tries = f"{self._max_retries + 1} time(s)"
@@ -181,8 +181,7 @@ class OpenAICompletionsEngine(GenerationEngine):
                 response_format=self._response_format(request.json_schema),
                 extra_body=self.extra_body or None,
             ),
-            _chat_problem,
-            _chat_to_completion,
+            _parse_chat,
         )
 
     def _response_format(self, schema: dict | None) -> dict | openai.NotGiven:
@@ -263,58 +262,53 @@ class _Unfinished(str):
     """An answer cut off by the deadline or the connection: the text says how."""
 
 
-def _completion_problem(answer: dict | str) -> str | None:
-    problem = _problem(answer, "completions", ApiCompletion)
-    if problem is None and answer["choices"][0].get("text") is None:
-        return "the choice's text is null"
-    return problem
+class _Malformed(Exception):
+    """The answer is not the endpoint's JSON; the message says how, for the error after the last retry."""
 
 
-def _chat_problem(answer: dict | str) -> str | None:
-    return _problem(answer, "chat completions", ApiChatCompletion)
+def _parse_completion(answer: dict | str) -> Completion:
+    _require_choices(answer, "completions")
+    if answer["choices"][0].get("text") is None:  # checked first: the schema would only say "string expected"
+        raise _Malformed("the choice's text is null")
+    response = _validated(answer, ApiCompletion, "completions")
+    choice = response.choices[0]
+    return _completion(choice.text, response.usage, choice.finish_reason)
 
 
-def _problem(answer: dict | str, api: str, answer_type: type[pydantic.BaseModel]) -> str | None:
-    """Why `answer` is not a usable answer of `api`, or None when it is."""
+def _parse_chat(answer: dict | str) -> Completion:
+    _require_choices(answer, "chat completions")
+    response = _validated(answer, ApiChatCompletion, "chat completions")
+    choice = response.choices[0]
+    return _completion(choice.message.content or "", response.usage, choice.finish_reason)
+
+
+def _require_choices(answer: dict | str, api: str) -> None:
     if isinstance(answer, _Unfinished):
-        return str(answer)
+        raise _Malformed(str(answer))
     if not isinstance(answer, dict):
-        return f"the body is not a {api} JSON object"
+        raise _Malformed(f"the body is not a {api} JSON object")
     if not answer.get("choices"):
-        return "no choices"
+        raise _Malformed("no choices")
     if not isinstance(answer["choices"][0], dict):
-        return "the first choice is not a JSON object"
-    if answer_type is ApiCompletion and answer["choices"][0].get("text") is None:
-        return None  # the caller names it: the schema would only say "string expected"
+        raise _Malformed("the first choice is not a JSON object")
+
+
+def _validated(answer: dict, answer_type: type[pydantic.BaseModel], api: str):
     try:
-        answer_type.model_validate(answer)
+        return answer_type.model_validate(answer)
     except pydantic.ValidationError as error:
         first = ".".join(str(part) for part in error.errors()[0]["loc"])
-        return f"the body does not fit the {api} schema ({error.error_count()} problem(s), first at {first})"
-    return None
+        raise _Malformed(
+            f"the body does not fit the {api} schema ({error.error_count()} problem(s), first at {first})"
+        ) from None
 
 
-def _to_completion(answer: dict) -> Completion:
-    response = ApiCompletion.model_validate(answer)
-    choice = response.choices[0]
-    usage = response.usage
+def _completion(text: str, usage, finish_reason: str | None) -> Completion:
     return Completion(
-        text=choice.text,
+        text=text,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
-        finish_reason=_finish_reason(choice.finish_reason),
-    )
-
-
-def _chat_to_completion(answer: dict) -> Completion:
-    response = ApiChatCompletion.model_validate(answer)
-    choice = response.choices[0]
-    usage = response.usage
-    return Completion(
-        text=choice.message.content or "",
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        finish_reason=_finish_reason(choice.finish_reason),
+        finish_reason=_finish_reason(finish_reason),
     )
 
 
