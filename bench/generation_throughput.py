@@ -31,6 +31,7 @@ from magpie_dagster.domain.generator_setup import chat_format_for
 from magpie_dagster.domain.sampling_plan import plan_samples, sample_seed
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.settings import DEFAULT_CATALOGUE
+from magpie_dagster.storage.generation_store import usable_instructions
 from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)
@@ -142,7 +143,7 @@ def _raw_instructions(entry) -> tuple[float, int]:
 
 
 def _raw_responses(entry, warehouse_path: Path) -> tuple[float, int]:
-    kept = Warehouse(warehouse_path).kept_instructions(MODEL_KEY, NIGHT)
+    kept = usable_instructions(Warehouse(warehouse_path), MODEL_KEY, NIGHT)
     chat_format = _chat_format(entry)
     started = time.perf_counter()
     llama = _raw_llama(entry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -42,8 +43,15 @@ def _die_by_sigsegv(request: CompletionRequest) -> str:
     raise AssertionError("unreachable: SIGSEGV ends the process")
 
 
+def _slow(request: CompletionRequest) -> str:
+    """A quarter of a second per request, so two runs of one partition overlap."""
+    time.sleep(0.25)
+    return default_fake_text(request)
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
+    "slow": _slow,
     "repetitive": _repetitive,
     "echo_every_third": _echo_every_third,
 }
@@ -67,18 +75,39 @@ JUDGE_SCRIPTS: dict[str, Callable[[ChatRequest], str]] = {
 
 class FakeEngineResource(EngineResource):
     """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server;
-    the engines of `crashing_models` kill their own process with SIGSEGV on the first request."""
+    the engines of `crashing_models` kill their own process with SIGSEGV on the first request; after
+    `fail_after_requests` completion requests every further one fails like a server that went away. Each
+    completion request appends its conversation seed to `request_log` when set (to count engine calls)."""
 
     script: str = "default"
     judge_script: str = "valid"
     unreachable: bool = False
     crashing_models: list[str] = []
+    fail_after_requests: int | None = None
+    request_log: str | None = None
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
         if self.unreachable:
             return _unreachable(label)
         text_for = _die_by_sigsegv if label in self.crashing_models else SCRIPTS[self.script]
+        if self.fail_after_requests is not None or self.request_log:
+            text_for = _counted(text_for, label, self.fail_after_requests, self.request_log)
         return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=JUDGE_SCRIPTS[self.judge_script])
+
+
+def _counted(text_for, label: str, fail_after: int | None, log: str | None):
+    served = [0]
+
+    def text(request: CompletionRequest) -> str:
+        if fail_after is not None and served[0] >= fail_after:
+            raise EngineError(f"The server for {label!r} went away after {fail_after} requests (test fault)")
+        served[0] += 1
+        if log:
+            with open(log, "a", encoding="utf-8") as file:
+                file.write(f"{label} {request.seed}\n")
+        return text_for(request)
+
+    return text
 
 
 class _HashEmbedder:

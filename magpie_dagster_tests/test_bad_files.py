@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from magpie_dagster.storage.schema import SCHEMA_VERSION
 from magpie_dagster.storage.warehouse import Warehouse
 
 CATALOGUE = """
@@ -150,7 +151,7 @@ def test_an_older_warehouse_without_the_marker_is_adopted(tmp_path):
     warehouse.check()
     warehouse.ensure_schema()
     with warehouse.connect(read_only=True) as connection:
-        assert connection.execute("SELECT schema_version FROM magpie_warehouse").fetchall() == [(1,)]
+        assert connection.execute("SELECT schema_version FROM magpie_warehouse").fetchall() == [(SCHEMA_VERSION,)]
 
 
 FILL_THE_DISK = """

@@ -10,6 +10,7 @@ import pytest
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.runner import failure_cause
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
@@ -33,6 +34,7 @@ models:
     model: packaged:smollm2-135m-instruct
     template: qwen2.5
     instructions_per_batch: 4
+retries: {max_retries: 1, delay_s: 0.1}
 """
 
 
@@ -137,6 +139,6 @@ def test_unreachable_engine_fails_naming_the_partition_and_keeps_old_rows(projec
     result = materialise(project, "alpha", FakeEngineResource(unreachable=True), raise_on_error=False)
     assert not result.success
     [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
-    message = failure.step_failure_data.error.message
-    assert "alpha|2026-11-20" in message and "Cannot reach" in message
+    message = failure_cause(failure.step_failure_data)
+    assert message.startswith("Partition alpha|2026-11-20 (raw_instructions): Cannot reach")
     assert query(project, "SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]

@@ -7,7 +7,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from magpie_dagster.defs.assets.generation import build_generation_assets
+from magpie_dagster.defs.assets.generation import build_generation_assets, fresh_run_config
 from magpie_dagster.defs.partitions import build_model_date_partitions, model_date_key
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import load_catalogue
@@ -36,10 +36,11 @@ models:
 """
 
 
-def materialise(catalogue_path, warehouse_path):
-    partitions_def = build_model_date_partitions(load_catalogue(catalogue_path))
+def materialise(catalogue_path, warehouse_path, run_config=None):
+    catalogue = load_catalogue(catalogue_path)
     return dg.materialize(
-        build_generation_assets(partitions_def),
+        build_generation_assets(build_model_date_partitions(catalogue), catalogue.retries),
+        run_config=run_config,
         partition_key=model_date_key("smollm2_135m", NIGHT),
         resources={
             "catalogue": CatalogueResource(path=str(catalogue_path)),
@@ -90,7 +91,11 @@ def test_real_model_fills_both_tables_and_a_rerun_replaces_them(tmp_path):
         response_columns
     )
 
-    assert materialise(catalogue_path, warehouse_path).success
+    resumed = materialise(catalogue_path, warehouse_path)
+    reused = [event.materialization.metadata for event in resumed.get_asset_materialization_events()]
+    assert [(m["generated"].value, m["reused"].value) for m in reused] == [(0, 6), (0, len(kept))], "all reused"
+
+    assert materialise(catalogue_path, warehouse_path, fresh_run_config()).success
     with Warehouse(warehouse_path).connect(read_only=True) as connection:
         again = connection.execute(
             "SELECT conversation_id, instruction, raw_instruction, drop_reason, gen_input_configs, completion_tokens "

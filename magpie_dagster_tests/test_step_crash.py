@@ -26,6 +26,7 @@ models:
      instructions_per_batch: 4}
   - {key: steady, engine: llama_cpp, model: packaged:smollm2-135m-instruct, template: smollm2,
      instructions_per_batch: 4}
+retries: {max_retries: 1, delay_s: 0.5}
 """
 
 

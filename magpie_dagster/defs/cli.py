@@ -14,16 +14,20 @@ from pathlib import Path
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
+from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_path
 from magpie_dagster.storage import summary
+from magpie_dagster.storage.prune import prune_model
 from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
 
 DEFAULT_DAGSTER_HOME = Path("data") / "dagster_home"
+TERMINATED = 128 + 15  # the shell's exit code for a process ended by SIGTERM
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,23 +36,45 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="materialise the main job for one date, for each catalogue model")
     run.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD (today)")
     run.add_argument("--models", help="comma-separated catalogue keys (default: every model)")
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="regenerate every instruction and response, even those stored with unchanged inputs",
+    )
+    prune = commands.add_parser("prune", help="delete every row of a model key that is no longer in the catalogue")
+    prune.add_argument("--model", required=True, help="the model key whose rows to delete")
     arguments = parser.parse_args(argv)
     try:
-        return _run(arguments.date, arguments.models)
+        if arguments.command == "prune":
+            return _prune(arguments.model)
+        return _run(arguments.date, arguments.models, arguments.fresh)
     except (CatalogueError, WarehouseError) as error:
         print(error, file=sys.stderr)
         return 2
 
 
-def _run(partition_date: dt.date, models: str | None) -> int:
+def _prune(model_key: str) -> int:
+    catalogue = load_catalogue(catalogue_path())
+    if model_key in catalogue.model_keys:
+        raise CatalogueError(
+            f"{model_key!r} is still in the catalogue {catalogue_path()}: remove it there first, then prune its rows."
+        )
+    warehouse = Warehouse(warehouse_path())
+    warehouse.check()
+    removed = prune_model(warehouse, model_key)
+    total = sum(removed.values())
+    details = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
+    print(f"pruned model {model_key!r}: {total} rows deleted" + (f" ({details})" if details else ""))
+    return 0
+
+
+def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> int:
     catalogue = load_catalogue(catalogue_path())
     model_keys = models.split(",") if models else catalogue.model_keys
     for key in model_keys:
         catalogue.entry(key)
     if partition_date < catalogue.start_date:
-        raise CatalogueError(
-            f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}"
-        )
+        raise CatalogueError(f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}")
     Warehouse(warehouse_path()).check()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
@@ -62,9 +88,17 @@ def _run(partition_date: dt.date, models: str | None) -> int:
                 job,
                 instance,
                 model_date_key(key, partition_date),
-                f"{key}|{partition_date.isoformat()}",
+                partition_label(key, partition_date),
+                run_config=fresh_run_config() if fresh else None,
             )
             failures += outcome.failure_lines(uses_llama_cpp)
+            if outcome.terminated:
+                print(
+                    f"terminated by a signal during partition {outcome.partition} (run {outcome.run_id}): the "
+                    "batches stored before are kept; run the same command again to resume.",
+                    file=sys.stderr,
+                )
+                return TERMINATED
         print(f"materialising {NIGHTLY_CURATION_JOB} for {partition_date} (all models) ...", flush=True)
         outcome = run_partition(
             dg.reconstructable(nightly_curation_job),
@@ -73,7 +107,7 @@ def _run(partition_date: dt.date, models: str | None) -> int:
             f"night {partition_date.isoformat()}",
         )
         failures += outcome.failure_lines(uses_llama_cpp)
-    _print_summary(partition_date, model_keys)
+    _print_summary(partition_date, model_keys, catalogue.model_keys)
     for line in failures:
         print(f"FAILED {line}", file=sys.stderr)
     return 1 if failures else 0
@@ -88,13 +122,16 @@ def nightly_curation_job() -> dg.JobDefinition:
     return build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(NIGHTLY_CURATION_JOB)
 
 
-def _print_summary(partition_date: dt.date, model_keys: list[str]) -> None:
+def _print_summary(partition_date: dt.date, model_keys: list[str], catalogue_keys: list[str]) -> None:
     warehouse = Warehouse(warehouse_path())
     if not warehouse.path.exists():
         return
     for key in model_keys:
         print(summary.partition_summary(warehouse, key, partition_date))
     print(summary.night_summary(warehouse, partition_date))
+    left_out = summary.models_left_out(warehouse, catalogue_keys)
+    if left_out:
+        print(summary.left_out_line(left_out))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ def build_definitions(
     catalogue = load_catalogue(catalogue_path)
     partitions_def = build_model_date_partitions(catalogue)
     nights = build_nights(catalogue)
-    generation = build_generation_assets(partitions_def)
+    generation = build_generation_assets(partitions_def, catalogue.retries)
     tags = build_tagging_asset(partitions_def, upstream=generation)
     dedup = build_dedup_asset(partitions_def, upstream=generation)
     per_model = [*generation, tags, dedup]

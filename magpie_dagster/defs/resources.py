@@ -26,10 +26,15 @@ class CatalogueResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file every stage writes to (default `data/magpie.duckdb`)."""
+    """The DuckDB file every stage writes to (default `data/magpie.duckdb`).
+
+    `lease_ttl_s`: how long a run on another machine that stopped renewing its partition's lease (killed,
+    preempted) keeps it; on the same machine a lease is free as soon as its process is gone.
+    """
 
     path: str
     lock_timeout_s: float = 120.0
+    lease_ttl_s: float = 600.0
 
     def get(self) -> Warehouse:
         return Warehouse(self.path, lock_timeout_s=self.lock_timeout_s)

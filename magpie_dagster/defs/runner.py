@@ -12,6 +12,8 @@ import dagster as dg
 
 from magpie_dagster.defs.step_crashes import StepCrash, step_crashes
 
+TERMINATION_MESSAGE = "received termination signal"  # the multiprocess executor's engine event
+
 
 @dataclass(frozen=True)
 class PartitionOutcome:
@@ -20,6 +22,7 @@ class PartitionOutcome:
     success: bool
     failed_steps: dict[str, str]  # step key -> the first line of its error
     crashes: tuple[StepCrash, ...]
+    terminated: bool = False  # the run received SIGTERM / SIGINT (or the UI's Terminate) and stopped
 
     def failure_lines(self, uses_llama_cpp: bool) -> list[str]:
         """One line per problem; empty when the run succeeded."""
@@ -38,11 +41,15 @@ class PartitionOutcome:
 
 
 def run_partition(
-    job: dg.ReconstructableJob, instance: dg.DagsterInstance, partition_key: str, label: str
+    job: dg.ReconstructableJob,
+    instance: dg.DagsterInstance,
+    partition_key: str,
+    label: str,
+    run_config: dict | None = None,
 ) -> PartitionOutcome:
     """`label` names the partition for people (`smollm2_135m|2026-12-02`)."""
     tags = job.get_definition().partitions_def.get_tags_for_partition_key(partition_key)
-    with dg.execute_job(job, instance=instance, tags=tags) as result:
+    with dg.execute_job(job, instance=instance, tags=tags, run_config=run_config) as result:
         failed_steps = {event.step_key: _cause(event) for event in result.get_step_failure_events() if event.step_key}
         return PartitionOutcome(
             partition=label,
@@ -50,12 +57,23 @@ def run_partition(
             success=result.success,
             failed_steps=failed_steps,
             crashes=tuple(step_crashes(result.all_events)),
+            terminated=any(TERMINATION_MESSAGE in (event.message or "") for event in result.all_events),
         )
 
 
 def _cause(event: dg.DagsterEvent) -> str:
-    """A `Failure`'s description (ours name the partition and the fix), else the error's first line."""
-    data = event.step_failure_data
+    return failure_cause(event.step_failure_data)
+
+
+def failure_cause(data) -> str:
+    """A `Failure`'s description (ours name the partition and the fix), else the first line of the innermost
+    error: a step that ran out of retries says only "Exceeded max_retries", its cause says why."""
     if data.user_failure_data and data.user_failure_data.description:
         return data.user_failure_data.description.splitlines()[0]
-    return data.error.message.strip().splitlines()[0] if data.error else "unknown error"
+    error = data.error
+    while error is not None and error.cause is not None:
+        error = error.cause
+    if error is None:
+        return "unknown error"
+    line = error.message.strip().splitlines()[0]
+    return line.removeprefix(f"{error.cls_name}: ").removeprefix(f"dagster._core.definitions.events.{error.cls_name}: ")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import Catalogue
+from magpie_dagster.domain.sampling_plan import partition_label
 
 NIGHTLY_CRON = "0 2 * * *"
 
@@ -36,7 +37,7 @@ def build_nightly_schedule(
 def nightly_run_requests(model_keys: tuple[str, ...], night: dt.date) -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
-            run_key=f"{model_key}|{night.isoformat()}",
+            run_key=partition_label(model_key, night),
             partition_key=model_date_key(model_key, night),
             tags={"magpie/model": model_key, "magpie/date": night.isoformat()},
         )

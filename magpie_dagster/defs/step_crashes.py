@@ -46,9 +46,10 @@ class StepCrash:
 
 
 def step_crashes(events: Iterable[dg.DagsterEvent | dg.EventLogEntry]) -> list[StepCrash]:
-    crashes = []
+    """One crash per step (a retried step that crashes again is still one problem to report)."""
+    crashes: dict[str, StepCrash] = {}
     for event in events:
         match = _CRASH_MESSAGE.search(event.message or "")
         if match:
-            crashes.append(StepCrash(match["step"], int(match["number"]), match["name"]))
-    return crashes
+            crashes[match["step"]] = StepCrash(match["step"], int(match["number"]), match["name"])
+    return list(crashes.values())

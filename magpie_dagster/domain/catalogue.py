@@ -103,6 +103,14 @@ class OpenAIGenerator(_GeneratorBase, OpenAIConnection):
 GeneratorEntry = Annotated[LlamaCppGenerator | VllmGenerator | OpenAIGenerator, Field(discriminator="engine")]
 
 
+class RetrySettings(Strict):
+    """How Dagster retries a generation step that failed on a transient engine fault; each retry resumes from
+    the batches already stored. `max_retries: 0` turns retries off."""
+
+    max_retries: int = Field(2, ge=0, le=20)
+    delay_s: float = Field(10.0, ge=0.0, le=3600.0)
+
+
 # Without a `judging` section the packaged model judges, so the whole pipeline runs offline.
 DEFAULT_JUDGING = Judging(
     judge=LlamaCppJudge(engine="llama_cpp", model="packaged:smollm2-135m-instruct", n_ctx=2048)
@@ -116,6 +124,7 @@ class Catalogue(Strict):
     dedup: DedupSettings = DedupSettings()
     curation: CurationSettings = CurationSettings()
     preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
+    retries: RetrySettings = RetrySettings()
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Catalogue:

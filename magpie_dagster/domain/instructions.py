@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from magpie_dagster.domain.chat_templates import ChatFormat
 from magpie_dagster.domain.completion import CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
+from magpie_dagster.domain.fingerprint import fingerprint
 from magpie_dagster.domain.sampling_plan import PlannedSample
 from magpie_dagster.domain.sanitise import drop_reason, sanitise_instruction
 
@@ -39,39 +40,69 @@ class InstructionRecord:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class InstructionSettings:
+    """How one partition's instructions are sampled: everything besides the plan that decides their text."""
+
+    sampling: Sampling
+    template_variant: str = "official"
+    stop_at_assistant_word: bool = False
+
+
+def instruction_requests(
+    chat_format: ChatFormat, plan: Sequence[PlannedSample], settings: InstructionSettings
+) -> list[CompletionRequest]:
+    """One request per planned sample: the pre-query template (with its steering system prompt) and its seed."""
+    stops = chat_format.stop_strings + (ASSISTANT_WORD_STOPS if settings.stop_at_assistant_word else ())
+    params = settings.sampling.to_params(stops)
+    return [
+        CompletionRequest(
+            prompt=chat_format.instruction_prompt(
+                system_prompt=sample.system_prompt.text if sample.system_prompt else None,
+                variant=settings.template_variant,
+            ),
+            sampling=params,
+            seed=sample.seed,
+        )
+        for sample in plan
+    ]
+
+
+def instruction_fingerprints(
+    engine: GenerationEngine, chat_format: ChatFormat, plan: Sequence[PlannedSample], settings: InstructionSettings
+) -> dict[str, str]:
+    """conversation_id -> what its instruction would be generated from now (see `domain.fingerprint`)."""
+    requests = instruction_requests(chat_format, plan, settings)
+    return {
+        sample.conversation_id: _fingerprint(engine, request) for sample, request in zip(plan, requests, strict=True)
+    }
+
+
+def _fingerprint(engine: GenerationEngine, request: CompletionRequest) -> str:
+    return fingerprint(engine.engine_name, engine.model_name, request)
 
 
 def generate_instructions(
     engine: GenerationEngine,
     chat_format: ChatFormat,
     plan: Sequence[PlannedSample],
+    settings: InstructionSettings,
     *,
     model_key: str,
     partition_date: dt.date,
-    sampling: Sampling,
-    template_variant: str = "official",
-    stop_at_assistant_word: bool = False,
     batch_size: int = 16,
 ) -> Iterator[list[InstructionRecord]]:
     """Yields one list of records per finished batch of `batch_size` samples, in plan order."""
-    stops = chat_format.stop_strings + (ASSISTANT_WORD_STOPS if stop_at_assistant_word else ())
-    params = sampling.to_params(stops)
+    sampling = settings.sampling
     for start in range(0, len(plan), batch_size):
         batch = plan[start : start + batch_size]
-        prompts = [
-            chat_format.instruction_prompt(
-                system_prompt=sample.system_prompt.text if sample.system_prompt else None,
-                variant=template_variant,
-            )
-            for sample in batch
-        ]
-        requests = [
-            CompletionRequest(prompt=prompt, sampling=params, seed=sample.seed)
-            for prompt, sample in zip(prompts, batch, strict=True)
-        ]
+        requests = instruction_requests(chat_format, batch, settings)
         completions = engine.complete(requests)
         records = []
-        for sample, prompt, completion in zip(batch, prompts, completions, strict=True):
+        for sample, request, completion in zip(batch, requests, completions, strict=True):
             sanitised = sanitise_instruction(completion.text)
             records.append(
                 InstructionRecord(
@@ -91,10 +122,11 @@ def generate_instructions(
                     max_tokens=sampling.max_tokens,
                     seed=sample.seed,
                     input_generator=engine.model_name,
-                    pre_query_template=prompt,
+                    pre_query_template=request.prompt,
                     prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens,
                     finish_reason=completion.finish_reason,
+                    fingerprint=_fingerprint(engine, request),
                 )
             )
         yield records

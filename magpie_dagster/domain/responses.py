@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from magpie_dagster.domain.chat_templates import ChatFormat, Message
 from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
+from magpie_dagster.domain.fingerprint import fingerprint
 from magpie_dagster.domain.sampling_plan import sample_seed
 from magpie_dagster.domain.sanitise import drop_reason as instruction_drop_reason
 from magpie_dagster.domain.sanitise import sanitise_instruction
@@ -50,6 +51,7 @@ class ResponseRecord:
     engine: str
     prompt_tokens: int
     completion_tokens: int
+    fingerprint: str
 
 
 @dataclass
@@ -78,22 +80,54 @@ def response_drop_reason(completion: Completion) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ResponseSettings:
+    """How one partition's conversations are generated, besides the instructions themselves."""
+
+    model_key: str
+    partition_date: dt.date
+    response_sampling: Sampling
+    instruction_sampling: Sampling
+    turns: int = 1
+
+
+def response_fingerprints(
+    engine: GenerationEngine,
+    chat_format: ChatFormat,
+    instructions: Sequence[KeptInstruction],
+    settings: ResponseSettings,
+) -> dict[str, str]:
+    """conversation_id -> what its conversation would be generated from now (see `domain.fingerprint`)."""
+    return {kept.conversation_id: _fingerprint(engine, chat_format, kept, settings) for kept in instructions}
+
+
+def _fingerprint(engine, chat_format, kept: KeptInstruction, settings: ResponseSettings) -> str:
+    stops = chat_format.stop_strings
+    follow_up = settings.instruction_sampling.to_params(stops) if settings.turns > 1 else None
+    return fingerprint(
+        engine.engine_name,
+        engine.model_name,
+        chat_format.response_prompt(instruction=kept.instruction),
+        kept.system_prompt,
+        (settings.response_sampling.to_params(stops), follow_up),
+        settings.turns,
+        sample_seed(settings.model_key, settings.partition_date, kept.sample_index, "response_1"),
+    )
+
+
 def generate_responses(
     engine: GenerationEngine,
     chat_format: ChatFormat,
     instructions: Sequence[KeptInstruction],
-    *,
-    model_key: str,
-    partition_date: dt.date,
-    response_sampling: Sampling,
-    instruction_sampling: Sampling,
-    turns: int = 1,
+    settings: ResponseSettings,
     batch_size: int = 16,
 ) -> Iterator[list[ResponseRecord]]:
     """Yields one list of finished conversations per batch of `batch_size` instructions."""
+    model_key, partition_date, turns = settings.model_key, settings.partition_date, settings.turns
+    response_sampling = settings.response_sampling
     stops = chat_format.stop_strings
     response_params = response_sampling.to_params(stops)
-    instruction_params = instruction_sampling.to_params(stops)
+    instruction_params = settings.instruction_sampling.to_params(stops)
     for start in range(0, len(instructions), batch_size):
         conversations = [
             _Conversation(kept=kept, messages=[Message(role="user", content=kept.instruction)])
@@ -112,7 +146,15 @@ def generate_responses(
                     partition_date,
                 )
         yield [
-            _to_record(conversation, model_key, partition_date, response_sampling, stops, engine)
+            _to_record(
+                conversation,
+                model_key,
+                partition_date,
+                response_sampling,
+                stops,
+                engine,
+                _fingerprint(engine, chat_format, conversation.kept, settings),
+            )
             for conversation in conversations
         ]
 
@@ -160,9 +202,7 @@ def _ask_next(engine, chat_format, conversations, turn, params, model_key, parti
                 system_prompt=conversation.kept.system_prompt, history=conversation.messages
             ),
             sampling=params,
-            seed=sample_seed(
-                model_key, partition_date, conversation.kept.sample_index, f"instruction_{turn}"
-            ),
+            seed=sample_seed(model_key, partition_date, conversation.kept.sample_index, f"instruction_{turn}"),
         )
         for conversation in active
     ]
@@ -179,7 +219,7 @@ def _ask_next(engine, chat_format, conversations, turn, params, model_key, parti
             conversation.messages.append(Message(role="user", content=sanitised.text))
 
 
-def _to_record(conversation, model_key, partition_date, sampling, stops, engine) -> ResponseRecord:
+def _to_record(conversation, model_key, partition_date, sampling, stops, engine, row_fingerprint) -> ResponseRecord:
     sharegpt = tuple(
         {"from": "human" if message.role == "user" else "gpt", "value": message.content}
         for message in conversation.messages
@@ -205,4 +245,5 @@ def _to_record(conversation, model_key, partition_date, sampling, stops, engine)
         engine=engine.engine_name,
         prompt_tokens=conversation.prompt_tokens,
         completion_tokens=conversation.completion_tokens,
+        fingerprint=row_fingerprint,
     )

@@ -28,6 +28,11 @@ class PlannedSample:
     system_prompt: SystemPrompt | None
 
 
+def partition_label(model_key: str, partition_date: dt.date) -> str:
+    """How people, logs and leases name one model x date partition: `smollm2_135m|2026-12-02`."""
+    return f"{model_key}|{partition_date.isoformat()}"
+
+
 def conversation_id(model_key: str, partition_date: dt.date, index: int) -> str:
     return str(uuid.uuid5(_CONVERSATION_NAMESPACE, f"{model_key}/{partition_date.isoformat()}/{index}"))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import openai
 import pydantic
@@ -26,6 +26,7 @@ from magpie_dagster.domain.completion import (
     GenerationEngine,
 )
 from magpie_dagster.domain.redact import redact
+from magpie_dagster.engines.daemon_pool import DaemonThreadPool
 
 # Local servers ignore the key, but the client refuses to start without one (and would otherwise read
 # OPENAI_API_KEY from the environment, which may belong to another service).
@@ -76,9 +77,7 @@ class OpenAICompletionsEngine(GenerationEngine):
         self._client = openai.OpenAI(
             base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=max_retries
         )
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_concurrency, thread_name_prefix=f"openai-{self.entry_key}"
-        )
+        self._pool = DaemonThreadPool(max_concurrency, f"openai-{self.entry_key}")
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         futures = [self._pool.submit(self._complete_one, request) for request in requests]
@@ -232,7 +231,9 @@ class OpenAICompletionsEngine(GenerationEngine):
         )
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Does not wait for requests in flight: after an interrupt (SIGTERM, the UI's Terminate) they are
+        abandoned, and their threads end with the step's process; otherwise none is left."""
+        self._pool.shutdown()
         self._client.close()
 
 

@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS, PREFERENCE
-from magpie_dagster.storage.warehouse import Warehouse, typed_batch
+from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.schema import INSTRUCTIONS
+from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch
 
 _NIGHT_ROWS = """
 SELECT i.conversation_id, i.model, i.partition_date, i.instruction, r.response, r.conversations, r.turns,
@@ -24,32 +26,47 @@ JOIN responses r ON r.conversation_id = i.conversation_id AND r.model = i.model
 LEFT JOIN instruction_tags t ON t.conversation_id = i.conversation_id AND t.model = i.model
     AND t.partition_date = i.partition_date
 LEFT JOIN dedup_results d ON d.conversation_id = i.conversation_id
-WHERE i.partition_date = ? AND i.drop_reason IS NULL
+WHERE i.partition_date = $night AND i.drop_reason IS NULL AND list_contains($models, i.model)
 ORDER BY i.model, i.sample_index
 """
 
 
-def night_rows(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
-    """Every answered, usable row of the night (all models) with its tags and dedup columns."""
+def night_rows(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> pl.DataFrame:
+    """Every answered, usable row of the night from the given models, with its tags and dedup columns."""
     with warehouse.connect(read_only=True) as connection:
-        return pl.from_arrow(connection.execute(_NIGHT_ROWS, [night]).to_arrow_table())
+        table = connection.execute(_NIGHT_ROWS, {"night": night, "models": list(models)}).to_arrow_table()
+    return pl.from_arrow(table)
+
+
+def rows_of_other_models(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> dict[str, int]:
+    """model key -> instructions of the night stored for keys not in `models` (renamed or removed ones)."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            f"SELECT model, count(*) FROM {INSTRUCTIONS} WHERE partition_date = ? AND NOT list_contains(?, model) "
+            "GROUP BY 1 ORDER BY 1",
+            [night, list(models)],
+        ).fetchall()
+    return dict(rows)
 
 
 def replace_decisions(
-    warehouse: Warehouse, night: dt.date, recipe: str, decisions: pl.DataFrame, skipped_rules: Mapping[str, str]
+    warehouse: Warehouse,
+    lease: Lease,
+    night: dt.date,
+    recipe: str,
+    decisions: pl.DataFrame,
+    skipped_rules: Mapping[str, str],
 ) -> None:
     columns = decisions.select("conversation_id", "model", "drop_reason", "subset_rank")
-    batch = columns.with_columns(pl.lit(night).alias("night"), pl.lit(recipe).alias("recipe")).to_arrow()  # noqa: F841
-    with warehouse.connect() as connection:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {CURATED} WHERE night = ?", [night])
-        connection.execute(f"INSERT INTO {CURATED} BY NAME SELECT * FROM batch")
-        connection.execute(f"DELETE FROM {CURATION_RUNS} WHERE night = ?", [night])
+    batch = columns.with_columns(pl.lit(night).alias("night"), pl.lit(recipe).alias("recipe")).to_arrow()
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        replace_scope(connection, CURATED, "night = ?", [night], batch)
         connection.execute(
-            f"INSERT INTO {CURATION_RUNS} (night, recipe, skipped_rules) VALUES (?, ?, ?)",
+            f"INSERT OR REPLACE INTO {CURATION_RUNS} (night, recipe, skipped_rules, preference_ties) "
+            "VALUES (?, ?, ?, NULL)",
             [night, recipe, json.dumps(dict(skipped_rules))],
         )
-        connection.execute("COMMIT")
 
 
 def curation_summary(warehouse: Warehouse, night: dt.date) -> tuple[str, dict[str, int], dict[str, str], int]:
@@ -66,29 +83,28 @@ def curation_summary(warehouse: Warehouse, night: dt.date) -> tuple[str, dict[st
     return run[0], dict(counts), json.loads(run[1]), run[2]
 
 
-def curated_subset(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
+def curated_subset(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> pl.DataFrame:
     """The night's kept rows, every column, in subset order."""
     with warehouse.connect(read_only=True) as connection:
         table = connection.execute(
             f"""
             SELECT rows.*, c.subset_rank FROM ({_NIGHT_ROWS}) rows
-            JOIN {CURATED} c ON c.conversation_id = rows.conversation_id AND c.night = ?
+            JOIN {CURATED} c ON c.conversation_id = rows.conversation_id AND c.night = $night
             WHERE c.drop_reason IS NULL ORDER BY c.subset_rank
             """,
-            [night, night],
+            {"night": night, "models": list(models)},
         ).to_arrow_table()
     return pl.from_arrow(table)
 
 
-def replace_preference_pairs(warehouse: Warehouse, night: dt.date, pairs: Sequence[dict], ties: int) -> None:
-    with warehouse.connect() as connection:
-        connection.execute("BEGIN TRANSACTION")
+def replace_preference_pairs(
+    warehouse: Warehouse, lease: Lease, night: dt.date, pairs: Sequence[dict], ties: int
+) -> None:
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
         connection.execute(f"UPDATE {CURATION_RUNS} SET preference_ties = ? WHERE night = ?", [ties, night])
-        connection.execute(f"DELETE FROM {PREFERENCE} WHERE night = ?", [night])
-        if pairs:
-            batch = typed_batch(connection, PREFERENCE, [{**pair, "night": night} for pair in pairs])  # noqa: F841
-            connection.execute(f"INSERT INTO {PREFERENCE} BY NAME SELECT * FROM batch")
-        connection.execute("COMMIT")
+        batch = typed_batch(connection, PREFERENCE, [{**pair, "night": night} for pair in pairs])
+        replace_scope(connection, PREFERENCE, "night = ?", [night], batch)
 
 
 def preference_pairs(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.storage.dedup_schema import EMBEDDINGS, NEAREST, PAIRS
-from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.warehouse import Warehouse, replace_scope
 
 
 @dataclass(frozen=True)
@@ -18,19 +20,6 @@ class Corpus:
     ids: list[str]
     partitions: list[str]  # "model|date" of each row
     vectors: np.ndarray
-
-
-def partition_label(model: str, partition_date: dt.date) -> str:
-    return f"{model}|{partition_date.isoformat()}"
-
-
-def usable_instructions(warehouse: Warehouse, model: str, partition_date: dt.date) -> list[tuple[str, str]]:
-    with warehouse.connect(read_only=True) as connection:
-        return connection.execute(
-            "SELECT conversation_id, instruction FROM instructions "
-            "WHERE model = ? AND partition_date = ? AND drop_reason IS NULL ORDER BY sample_index",
-            [model, partition_date],
-        ).fetchall()
 
 
 def stored_embeddings(
@@ -48,13 +37,14 @@ def stored_embeddings(
 
 def replace_embeddings(
     warehouse: Warehouse,
+    lease: Lease,
     model: str,
     partition_date: dt.date,
     embedder: str,
     rows: Sequence[tuple[str, str, np.ndarray]],
 ) -> None:
     """The partition's embeddings become exactly `rows` (conversation_id, text hash, vector)."""
-    batch = pa.table(  # noqa: F841 (read by SQL)
+    batch = pa.table(
         {
             "conversation_id": [row[0] for row in rows],
             "model": [model] * len(rows),
@@ -64,14 +54,15 @@ def replace_embeddings(
             "embedding": pa.array([row[2].tolist() for row in rows], type=pa.list_(pa.float32())),
         }
     )
-    with warehouse.connect() as connection:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(
-            f"DELETE FROM {EMBEDDINGS} WHERE model = ? AND partition_date = ? AND embedder = ?",
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        replace_scope(
+            connection,
+            EMBEDDINGS,
+            "model = ? AND partition_date = ? AND embedder = ?",
             [model, partition_date, embedder],
+            batch,
         )
-        connection.execute(f"INSERT INTO {EMBEDDINGS} BY NAME SELECT * FROM batch")
-        connection.execute("COMMIT")
 
 
 def corpus(warehouse: Warehouse, embedder: str) -> Corpus:
@@ -102,6 +93,7 @@ def stored_nearest(warehouse: Warehouse, except_partition: str) -> dict[str, tup
 
 def write_partition_dedup(
     warehouse: Warehouse,
+    lease: Lease,
     *,
     model: str,
     partition_date: dt.date,
@@ -118,7 +110,7 @@ def write_partition_dedup(
     partition_of = dict(zip(corpus_rows.ids, corpus_rows.partitions, strict=True))
     own = [conversation_id for conversation_id in nearest if partition_of[conversation_id] == label]
     others = [conversation_id for conversation_id in nearest if partition_of[conversation_id] != label]
-    new_rows = pa.table(  # noqa: F841 (read by SQL)
+    new_rows = pa.table(
         {
             "conversation_id": own,
             "model": [model] * len(own),
@@ -138,7 +130,7 @@ def write_partition_dedup(
             "min_neighbor_distance": pa.array([_finite(nearest[i][1]) for i in others], type=pa.float64()),
         }
     )
-    new_pairs = pa.table(  # noqa: F841 (read by SQL)
+    new_pairs = pa.table(
         {
             "a_id": [pair[0] for pair in pairs],
             "b_id": [pair[1] for pair in pairs],
@@ -147,11 +139,10 @@ def write_partition_dedup(
             "b_partition": [partition_of[pair[1]] for pair in pairs],
         }
     )
-    with warehouse.connect() as connection:
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(f"DELETE FROM {NEAREST} WHERE model = ? AND partition_date = ?", [model, partition_date])
-        connection.execute(f"DELETE FROM {PAIRS} WHERE a_partition = ? OR b_partition = ?", [label, label])
-        connection.execute(f"INSERT INTO {NEAREST} BY NAME SELECT * FROM new_rows")
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        replace_scope(connection, NEAREST, "model = ? AND partition_date = ?", [model, partition_date], new_rows)
+        replace_scope(connection, PAIRS, "a_partition = ? OR b_partition = ?", [label, label], new_pairs)
         connection.execute(
             f"""
             UPDATE {NEAREST} SET nearest_conversation_id = changed.nearest_conversation_id,
@@ -159,8 +150,6 @@ def write_partition_dedup(
             FROM changed WHERE {NEAREST}.conversation_id = changed.conversation_id
             """
         )
-        connection.execute(f"INSERT INTO {PAIRS} SELECT * FROM new_pairs")
-        connection.execute("COMMIT")
 
 
 def _finite(distance: float) -> float | None:

@@ -33,6 +33,7 @@ def instruction_row(record: InstructionRecord) -> dict[str, Any]:
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
         "finish_reason": record.finish_reason,
+        "fingerprint": record.fingerprint,
     }
 
 
@@ -60,6 +61,7 @@ def response_row(record: ResponseRecord) -> dict[str, Any]:
         },
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
+        "fingerprint": record.fingerprint,
     }
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 
-from magpie_dagster.storage.curation_schema import CURATION_DDL
-from magpie_dagster.storage.dedup_schema import DEDUP_DDL
+from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATION_RUNS, PREFERENCE
+from magpie_dagster.storage.dedup_schema import DEDUP_DDL, EMBEDDINGS, NEAREST, PAIRS
+from magpie_dagster.storage.lease_schema import LEASES, LEASES_DDL
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 INSTRUCTIONS = "instructions"
@@ -18,7 +19,21 @@ RESPONSES = "responses"
 PARTITIONED_TABLES = (INSTRUCTIONS, RESPONSES, JUDGEMENTS)
 # The warehouse records which schema wrote it; a newer version is refused, a database without it is not ours.
 MARKER_TABLE = "magpie_warehouse"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: generated rows carry a fingerprint; every table has a unique key; stage leases
+
+# The key of each table: a second row with the same key cannot be committed, even by accident.
+UNIQUE_KEYS = {
+    INSTRUCTIONS: ("conversation_id",),
+    RESPONSES: ("conversation_id",),
+    JUDGEMENTS: ("conversation_id", "tag"),
+    EMBEDDINGS: ("conversation_id", "embedder"),
+    NEAREST: ("conversation_id",),
+    PAIRS: ("a_id", "b_id"),
+    CURATED: ("night", "conversation_id"),
+    CURATION_RUNS: ("night",),
+    PREFERENCE: ("night", "conversation_id"),
+    LEASES: ("stage", "partition_key"),
+}
 
 DDL = (
     f"""
@@ -45,6 +60,7 @@ DDL = (
         prompt_tokens INTEGER NOT NULL,
         completion_tokens INTEGER NOT NULL,
         finish_reason VARCHAR NOT NULL,
+        fingerprint VARCHAR,
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )
     """,
@@ -66,6 +82,7 @@ DDL = (
         ) NOT NULL,
         prompt_tokens INTEGER NOT NULL,
         completion_tokens INTEGER NOT NULL,
+        fingerprint VARCHAR,
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )
     """,
@@ -73,7 +90,22 @@ DDL = (
     INSTRUCTION_TAGS_DDL,
     *DEDUP_DDL,
     *CURATION_DDL,
+    LEASES_DDL,
+    # A version-1 warehouse gains the fingerprint columns; its rows (fingerprint NULL) are regenerated once.
+    f"ALTER TABLE {INSTRUCTIONS} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
+    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
 )
+
+
+def unique_index_ddl(table: str) -> str:
+    return f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_key ON {table} ({', '.join(UNIQUE_KEYS[table])})"
+
+
+def duplicate_keys_query(table: str) -> str:
+    """Up to three keys of `table` held by more than one row (a warehouse written before unique keys)."""
+    columns = ", ".join(UNIQUE_KEYS[table])
+    return f"SELECT {columns}, count(*) AS copies FROM {table} GROUP BY ALL HAVING count(*) > 1 LIMIT 3"
+
 
 # Every table and view the DDL creates: a database holding only these (and no marker) is an older warehouse.
 WAREHOUSE_OBJECTS = frozenset(re.findall(r"CREATE (?:TABLE IF NOT EXISTS|OR REPLACE VIEW) (\w+)", " ".join(DDL)))

@@ -39,3 +39,21 @@ def night_summary(warehouse: Warehouse, night: dt.date) -> str:
         f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
         f"warehouse {warehouse.path}, exports {exports}"
     )
+
+
+def models_left_out(warehouse: Warehouse, catalogue_keys: list[str]) -> dict[str, int]:
+    """model key -> instructions stored for keys the catalogue no longer has (left out of every night)."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT model, count(*) FROM instructions WHERE NOT list_contains(?, model) GROUP BY 1 ORDER BY 1",
+            [catalogue_keys],
+        ).fetchall()
+    return dict(rows)
+
+
+def left_out_line(left_out: dict[str, int]) -> str:
+    models = ", ".join(f"{key} ({count} instructions)" for key, count in left_out.items())
+    return (
+        f"not in the catalogue, left out of curation and exports: {models}; "
+        "`magpie-dagster prune --model KEY` deletes a key's rows"
+    )

@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch
+from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
 
 LABEL_COLUMNS = ("difficulty", "input_quality", "task_category", "language", "safety")
 
@@ -45,10 +46,11 @@ def cached_judgements(
 
 
 def drop_stale_judgements(
-    warehouse: Warehouse, model: str, partition_date: dt.date, tag: str, current_ids: Sequence[str]
+    warehouse: Warehouse, lease: Lease, model: str, partition_date: dt.date, tag: str, current_ids: Sequence[str]
 ) -> int:
     """Removes judgements of instructions the partition no longer has (it was regenerated)."""
-    with warehouse.connect() as connection:
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
         return connection.execute(
             f"""
             DELETE FROM {JUDGEMENTS} WHERE model = ? AND partition_date = ? AND tag = ?
@@ -58,22 +60,13 @@ def drop_stale_judgements(
         ).fetchone()[0]
 
 
-def write_judgements(warehouse: Warehouse, rows: Sequence[Mapping[str, Any]]) -> None:
+def write_judgements(warehouse: Warehouse, lease: Lease, rows: Sequence[Mapping[str, Any]]) -> None:
     """Replaces the (conversation, tag) rows given, in one short transaction."""
     if not rows:
         return
-    with warehouse.connect() as connection:
-        batch = typed_batch(connection, JUDGEMENTS, rows)  # noqa: F841 (read by SQL)
-        connection.execute("BEGIN TRANSACTION")
-        connection.execute(
-            f"""
-            DELETE FROM {JUDGEMENTS} j USING batch b
-            WHERE j.conversation_id = b.conversation_id AND j.model = b.model
-                AND j.partition_date = b.partition_date AND j.tag = b.tag
-            """
-        )
-        connection.execute(f"INSERT INTO {JUDGEMENTS} BY NAME SELECT * FROM batch")
-        connection.execute("COMMIT")
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        upsert(connection, JUDGEMENTS, typed_batch(connection, JUDGEMENTS, rows))
 
 
 def tag_outcomes(warehouse: Warehouse, model: str, partition_date: dt.date) -> dict[str, dict[str, int]]:
@@ -106,4 +99,3 @@ def label_counts(warehouse: Warehouse, model: str, partition_date: dt.date) -> d
             ).fetchall()
             counts[column] = {label: count for label, count in rows}
     return counts
-

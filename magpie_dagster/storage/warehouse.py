@@ -2,8 +2,7 @@
 
 DuckDB allows one writer process per file, so no connection is held while a model generates: each write
 opens the file, runs one short transaction and closes it, retrying while another process holds the lock.
-A partition is replaced by deleting its rows once at the start and appending finished batches, so a
-re-run never touches another partition and a crash loses at most the batch in flight.
+Within a process, connections are taken one at a time (a lease's heartbeat thread shares the file).
 
 The file records its schema version; a path that is not this project's warehouse (a directory, another kind
 of file, someone else's database, a newer schema) is refused with a message that names it, before any write.
@@ -11,10 +10,10 @@ of file, someone else's database, a newer schema) is refused with a message that
 
 from __future__ import annotations
 
-import datetime as dt
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,18 @@ import pyarrow as pa
 
 from magpie_dagster.storage.schema import (
     DDL,
-    INSTRUCTIONS,
     MARKER_TABLE,
-    PARTITIONED_TABLES,
-    RESPONSES,
     SCHEMA_VERSION,
+    UNIQUE_KEYS,
     WAREHOUSE_OBJECTS,
+    duplicate_keys_query,
+    unique_index_ddl,
 )
 
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
+# DuckDB refuses a second connection to a file open in this process with another configuration (read-only vs
+# read-write), so the process's connections are taken one at a time; each is short.
+_PROCESS_LOCK = threading.RLock()
 
 
 class WarehouseError(RuntimeError):
@@ -58,12 +60,42 @@ class Warehouse:
                 f"The warehouse {self.path} does not exist yet: run `magpie-dagster run` (or materialise a "
                 "partition) first, or set MAGPIE_WAREHOUSE to the file you mean."
             )
+        with _PROCESS_LOCK:
+            connection = self._open(read_only)
+            try:
+                yield connection
+            except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk fails the commit
+                raise WarehouseError(
+                    f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free "
+                    "space and run again: the transaction in flight was rolled back, earlier ones are kept."
+                ) from None
+            finally:
+                connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction: committed when the block ends, rolled back (nothing written) if it raises."""
+        with self.connect() as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except duckdb.ConstraintException as error:
+                _rollback(connection)
+                raise WarehouseError(
+                    f"Nothing was written to {self.path}: {_first_line(error)} (a row with this key is already "
+                    "stored; two writers of one partition?)"
+                ) from None
+            except BaseException:
+                _rollback(connection)
+                raise
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
         delay = 0.05
         while True:
             try:
-                connection = duckdb.connect(str(self.path), read_only=read_only)
-                break
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.Error as error:
                 if not any(message in str(error) for message in _LOCK_MESSAGES):
                     raise _unreadable(self.path, error) from None
@@ -75,15 +107,6 @@ class Warehouse:
                     ) from error
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        try:
-            yield connection
-        except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk fails the commit
-            raise WarehouseError(
-                f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free space "
-                "and run again: the transaction in flight was rolled back, earlier ones are kept."
-            ) from None
-        finally:
-            connection.close()
 
     def check(self) -> None:
         """Without writing anything: refuses a path that is not this project's warehouse (or a newer one)."""
@@ -93,57 +116,56 @@ class Warehouse:
             _check_ownership(connection, self.path)
 
     def ensure_schema(self) -> None:
-        with self.connect() as connection:
+        """Creates the tables, views and unique keys, and upgrades an older warehouse in place, in one transaction."""
+        with self.transaction() as connection:
             _check_ownership(connection, self.path)
             for statement in DDL:
                 connection.execute(statement)
+            for table in UNIQUE_KEYS:
+                duplicates = connection.execute(duplicate_keys_query(table)).fetchall()
+                if duplicates:
+                    raise WarehouseError(
+                        f"The warehouse {self.path} holds duplicate rows in table {table} (written by an older "
+                        f"magpie-dagster), so its unique key ({', '.join(UNIQUE_KEYS[table])}) cannot be added: "
+                        f"e.g. {duplicates[0][:-1]} x{duplicates[0][-1]}. Nothing was changed. Delete the extra "
+                        f"copies (`{duplicate_keys_query(table)}` lists them) or start a new warehouse file."
+                    )
+                connection.execute(unique_index_ddl(table))
+            connection.execute(f"DELETE FROM {MARKER_TABLE} WHERE schema_version < ?", [SCHEMA_VERSION])
             if connection.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone()[0] == 0:
                 connection.execute(f"INSERT INTO {MARKER_TABLE} (schema_version) VALUES (?)", [SCHEMA_VERSION])
 
-    def clear_partition(self, table: str, model: str, partition_date: dt.date) -> int:
-        """Deletes one partition's rows of `table`; returns how many were removed."""
-        _check_table(table)
-        with self.connect() as connection:
-            removed = connection.execute(
-                f"DELETE FROM {table} WHERE model = ? AND partition_date = ?", [model, partition_date]
-            ).fetchone()[0]
-        return int(removed)
 
-    def append(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Appends rows in one transaction; columns are matched by name and typed by the table's schema."""
-        _check_table(table)
-        if not rows:
-            return
-        with self.connect() as connection:
-            batch = typed_batch(connection, table, rows)  # noqa: F841 (read by SQL)
-            connection.execute(f"INSERT INTO {table} BY NAME SELECT * FROM batch")
+def upsert(connection: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    """Inserts `rows`, each replacing the stored row with its key.
 
-    def kept_instructions(self, model: str, partition_date: dt.date) -> list[dict[str, Any]]:
-        """The partition's usable instructions (no drop reason), in sample order."""
-        with self.connect(read_only=True) as connection:
-            cursor = connection.execute(
-                f"""
-                SELECT conversation_id, sample_index, instruction, system_prompt_name
-                FROM {INSTRUCTIONS}
-                WHERE model = ? AND partition_date = ? AND drop_reason IS NULL
-                ORDER BY sample_index
-                """,
-                [model, partition_date],
-            )
-            return dict_rows(cursor)
-
-    def count_rows(self, table: str, model: str, partition_date: dt.date) -> int:
-        _check_table(table)
-        with self.connect(read_only=True) as connection:
-            return connection.execute(
-                f"SELECT count(*) FROM {table} WHERE model = ? AND partition_date = ?",
-                [model, partition_date],
-            ).fetchone()[0]
+    DuckDB refuses to delete a key and insert it again in one transaction (its unique indexes check eagerly),
+    so replacement is `INSERT OR REPLACE` on the table's unique key, never DELETE then INSERT.
+    """
+    connection.register("incoming", rows)
+    try:
+        connection.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM incoming")
+    finally:
+        connection.unregister("incoming")
 
 
-def typed_batch(
-    connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, Any]]
-) -> pa.Table:
+def replace_scope(connection: duckdb.DuckDBPyConnection, table: str, scope: str, params: list, rows: pa.Table) -> int:
+    """The rows of `table` matching `scope` (SQL over the table's columns) become exactly `rows`: they are
+    upserted, then the scope's rows whose key is not among them deleted (in this order: DuckDB 1.5 refuses an
+    upsert after a DELETE on the same table in one transaction). Returns how many rows were deleted."""
+    upsert(connection, table, rows)
+    same_key = " AND ".join(f"incoming.{column} = {table}.{column}" for column in UNIQUE_KEYS[table])
+    connection.register("incoming", rows)
+    try:
+        deleted = connection.execute(
+            f"DELETE FROM {table} WHERE ({scope}) AND NOT EXISTS (SELECT 1 FROM incoming WHERE {same_key})", params
+        ).fetchone()[0]
+    finally:
+        connection.unregister("incoming")
+    return int(deleted)
+
+
+def typed_batch(connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
     """`rows` as an Arrow table typed by `table`'s own schema (its `created_at` default left out), so DuckDB can
     `INSERT ... BY NAME SELECT * FROM batch`; a row that does not fit names the table and the column."""
     schema = connection.execute(f"SELECT * EXCLUDE (created_at) FROM {table} LIMIT 0").to_arrow_table().schema
@@ -212,13 +234,14 @@ def _unreadable(path: Path, error: duckdb.Error) -> WarehouseError:
     )
 
 
+def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
+    """Rolls back what is in flight; after a failed COMMIT there is nothing left to roll back."""
+    with suppress(duckdb.Error):
+        connection.execute("ROLLBACK")
+
+
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _check_table(table: str) -> None:
-    if table not in PARTITIONED_TABLES:
-        raise ValueError(f"Unknown table {table!r}; expected one of {PARTITIONED_TABLES}")
-
-
-__all__ = ["INSTRUCTIONS", "RESPONSES", "Warehouse", "WarehouseError"]
+__all__ = ["Warehouse", "WarehouseError"]

@@ -6,24 +6,23 @@ from pathlib import Path
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
+from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.assets.tag_jobs import reward_model_client
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-from magpie_dagster.domain.chat_templates import ChatTemplateError
-from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.domain.curation.recipe import apply_recipe
 from magpie_dagster.domain.exports import formats
 from magpie_dagster.domain.exports.card import write_card
+from magpie_dagster.domain.exports.publish import publish, staging_directory
 from magpie_dagster.domain.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import TAGS
 from magpie_dagster.domain.preference import choose_pair, sample_requests
 from magpie_dagster.domain.progress import markdown_table
-from magpie_dagster.storage import curation_store
-from magpie_dagster.storage.warehouse import WarehouseError
+from magpie_dagster.storage import curation_store, leases
 
 CURATION_GROUP = "curation"
-NIGHTLY_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
 
 
 def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.AssetsDefinition, tags) -> list:
@@ -49,17 +48,32 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     ) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
         recipe = catalogue.catalogue.curation.resolved()
-        store = warehouse.get()
-        try:
-            store.ensure_schema()
-            rows = curation_store.night_rows(store, night)
+        models = catalogue.catalogue.model_keys
+        with stage_run(context, warehouse, "curated_subset", night.isoformat()) as run:
+            states = leases.stage_states(run.store, night_partitions(models, night))
+            blocked = blocking_partitions(models, night, states)
+            if blocked:
+                raise dg.Failure(
+                    description=(
+                        f"Night {night} was not built; it keeps its previous curated subset, preference pairs and "
+                        "exports. Blocked by: " + "; ".join(blocked)
+                    ),
+                    metadata={"blocked_by": dg.MetadataValue.json(blocked)},
+                    allow_retries=False,
+                )
+            rows = curation_store.night_rows(run.store, night, models)
+            left_out = curation_store.rows_of_other_models(run.store, night, models)
             result = apply_recipe(recipe, rows)
-            curation_store.replace_decisions(store, night, recipe.name, result.rows, result.skipped)
-        except NIGHTLY_ERRORS as error:
-            raise dg.Failure(description=f"Night {night} (curated_subset): {error}") from error
+            curation_store.replace_decisions(run.store, run.lease, night, recipe.name, result.rows, result.skipped)
+        if left_out:
+            context.log.warning(
+                f"[{night}] left out rows of models no longer in the catalogue: {left_out}; "
+                "`magpie-dagster prune --model KEY` deletes them"
+            )
         counts = result.drop_counts()
         return dg.MaterializeResult(
             metadata={
+                "models_left_out": dg.MetadataValue.json(left_out),
                 "rows": dg.MetadataValue.int(rows.height),
                 "kept": dg.MetadataValue.int(counts.get("kept", 0)),
                 "recipe": dg.MetadataValue.text(recipe.name),
@@ -94,12 +108,10 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     ) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
         settings = catalogue.catalogue.preference
-        store = warehouse.get()
         pairs, ties, scored = [], 0, 0
-        try:
-            store.ensure_schema()
+        with stage_run(context, warehouse, "preference_pairs", night.isoformat()) as run:
             if settings is not None:
-                subset = curation_store.curated_subset(store, night)
+                subset = curation_store.curated_subset(run.store, night, catalogue.catalogue.model_keys)
                 if settings.max_instructions:
                     subset = subset.head(settings.max_instructions)
                 sample = _sampler(catalogue, engines, settings, night)
@@ -108,9 +120,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
                     pairs, ties, scored = _pairs(context, subset, sample, score, reward_model, settings, night)
                 finally:
                     close_scorer()
-            curation_store.replace_preference_pairs(store, night, pairs, ties)
-        except NIGHTLY_ERRORS as error:
-            raise dg.Failure(description=f"Night {night} (preference_pairs): {error}") from error
+            curation_store.replace_preference_pairs(run.store, run.lease, night, pairs, ties)
         return dg.MaterializeResult(
             metadata={
                 "configured": dg.MetadataValue.bool(settings is not None),
@@ -132,47 +142,54 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             "preference pairs JSONL, and a dataset card (README.md) with a figure of the distributions."
         ),
     )
-    def dataset_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def dataset_export(
+        context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
-        store = warehouse.get()
-        directory = Path(warehouse.path).parent / "exports" / night.isoformat()
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            corpus = curation_store.night_rows(store, night)
-            subset = curation_store.curated_subset(store, night)
-            pairs = curation_store.preference_pairs(store, night)
-            recipe_name, drop_reasons, skipped, ties = curation_store.curation_summary(store, night)
-        except NIGHTLY_ERRORS as error:
-            raise dg.Failure(description=f"Night {night} (dataset_export): {error}") from error
-        written = [
-            formats.write_sharegpt(subset, directory / formats.SHAREGPT),
-            formats.write_openai_messages(subset, directory / formats.OPENAI_MESSAGES),
-            formats.write_parquet(subset, directory / formats.PARQUET),
-            formats.write_preference_pairs(pairs, directory / formats.PREFERENCE),
-        ]
-        card = write_card(
-            directory,
-            night=night,
-            recipe_name=recipe_name,
-            corpus=corpus,
-            subset=subset,
-            drop_reasons=drop_reasons,
-            skipped_rules=skipped,
-            preference_pairs=pairs.height,
-            preference_ties=ties,
-            files=[path.name for path in written],
-        )
+        models = catalogue.catalogue.model_keys
+        target = Path(warehouse.path).parent / "exports" / night.isoformat()
+        with stage_run(context, warehouse, "dataset_export", night.isoformat()) as run:
+            corpus = curation_store.night_rows(run.store, night, models)
+            subset = curation_store.curated_subset(run.store, night, models)
+            pairs = curation_store.preference_pairs(run.store, night)
+            recipe_name, drop_reasons, skipped, ties = curation_store.curation_summary(run.store, night)
+            directory = staging_directory(target, context.run_id)
+            files = _write_exports(directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties)
+            publish(directory, target)
         return dg.MaterializeResult(
             metadata={
-                "directory": dg.MetadataValue.path(str(directory)),
+                "directory": dg.MetadataValue.path(str(target)),
                 "rows": dg.MetadataValue.int(subset.height),
                 "preference_pairs": dg.MetadataValue.int(pairs.height),
-                "files": dg.MetadataValue.json([path.name for path in [*written, card]]),
-                "card": dg.MetadataValue.md(card.read_text(encoding="utf-8")[:4000]),
+                "files": dg.MetadataValue.json(files),
+                "card": dg.MetadataValue.md((target / "README.md").read_text(encoding="utf-8")[:4000]),
             }
         )
 
     return [curated_subset, preference_pairs, dataset_export]
+
+
+def _write_exports(directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties) -> list[str]:
+    """Writes every export file and the card into `directory`; returns the file names."""
+    written = [
+        formats.write_sharegpt(subset, directory / formats.SHAREGPT),
+        formats.write_openai_messages(subset, directory / formats.OPENAI_MESSAGES),
+        formats.write_parquet(subset, directory / formats.PARQUET),
+        formats.write_preference_pairs(pairs, directory / formats.PREFERENCE),
+    ]
+    card = write_card(
+        directory,
+        night=night,
+        recipe_name=recipe_name,
+        corpus=corpus,
+        subset=subset,
+        drop_reasons=drop_reasons,
+        skipped_rules=skipped,
+        preference_pairs=pairs.height,
+        preference_ties=ties,
+        files=[path.name for path in written],
+    )
+    return [path.name for path in [*written, card]]
 
 
 def _pairs(context, subset, sample, score, reward_model, settings, night) -> tuple[list[dict], int, int]:

@@ -5,16 +5,18 @@ import time
 import dagster as dg
 import numpy as np
 
+from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, WarehouseResource
-from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.domain.dedup.corpus import update_for_partition
 from magpie_dagster.domain.dedup.normalise import text_hash
-from magpie_dagster.storage import dedup_store
-from magpie_dagster.storage.warehouse import WarehouseError
+from magpie_dagster.domain.sampling_plan import partition_label
+from magpie_dagster.storage import dedup_store, generation_store, leases
 
 DEDUP_GROUP = "dedup"
 DISTANCE_METRIC = "squared_l2_unit"
+CORPUS_STAGE = "dedup_corpus"  # a lease per embedder: the corpus update is one partition at a time
+CORPUS_WAIT_S = 3600.0
 
 
 def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
@@ -39,12 +41,14 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
         embedder: EmbedderResource,
     ) -> dg.MaterializeResult:
         model_key, partition_date = model_and_date(context)
-        label = dedup_store.partition_label(model_key, partition_date)
+        label = partition_label(model_key, partition_date)
         settings = catalogue.catalogue.dedup
-        store = warehouse.get()
-        try:
-            store.ensure_schema()
-            rows = dedup_store.usable_instructions(store, model_key, partition_date)
+        with stage_run(context, warehouse, "dedup_results", label) as run:
+            store = run.store
+            rows = [
+                (row["conversation_id"], row["instruction"])
+                for row in generation_store.usable_instructions(store, model_key, partition_date)
+            ]
             hashes = {conversation_id: text_hash(instruction) for conversation_id, instruction in rows}
             stored = dedup_store.stored_embeddings(store, model_key, partition_date, settings.embedder)
             missing = [(i, text) for i, text in rows if stored.get(i, ("",))[0] != hashes[i]]
@@ -58,31 +62,48 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
             fresh = {i: vector for (i, _), vector in zip(missing, vectors, strict=True)}
             dedup_store.replace_embeddings(
                 store,
+                run.lease,
                 model_key,
                 partition_date,
                 settings.embedder,
                 [(i, hashes[i], fresh[i] if i in fresh else stored[i][1]) for i, _ in rows],
             )
-            corpus = dedup_store.corpus(store, settings.embedder)
-            started = time.monotonic()
-            update = update_for_partition(
-                corpus.ids, corpus.vectors, set(hashes), dedup_store.stored_nearest(store, label), settings.threshold
-            )
-            search_seconds = time.monotonic() - started
-            dedup_store.write_partition_dedup(
+            # The corpus is read, compared and updated by one partition at a time, so two partitions finishing
+            # together each see the other's rows (incremental dedup equals a recompute).
+            corpus_lease = leases.acquire(
                 store,
-                model=model_key,
-                partition_date=partition_date,
-                text_hashes=hashes,
-                corpus_rows=corpus,
-                nearest=update.nearest,
-                pairs=update.pairs,
-                metric=DISTANCE_METRIC,
-                threshold=settings.threshold,
-                embedder=settings.embedder,
+                CORPUS_STAGE,
+                settings.embedder,
+                context.run_id,
+                ttl_s=warehouse.lease_ttl_s,
+                wait_s=CORPUS_WAIT_S,
             )
-        except (EngineError, WarehouseError) as error:
-            raise dg.Failure(description=f"Partition {label} (dedup_results): {error}") from error
+            try:
+                corpus = dedup_store.corpus(store, settings.embedder)
+                started = time.monotonic()
+                update = update_for_partition(
+                    corpus.ids,
+                    corpus.vectors,
+                    set(hashes),
+                    dedup_store.stored_nearest(store, label),
+                    settings.threshold,
+                )
+                search_seconds = time.monotonic() - started
+                dedup_store.write_partition_dedup(
+                    store,
+                    run.lease,
+                    model=model_key,
+                    partition_date=partition_date,
+                    text_hashes=hashes,
+                    corpus_rows=corpus,
+                    nearest=update.nearest,
+                    pairs=update.pairs,
+                    metric=DISTANCE_METRIC,
+                    threshold=settings.threshold,
+                    embedder=settings.embedder,
+                )
+            finally:
+                leases.release(corpus_lease, leases.FINISHED)
         own = [i for i in update.nearest if i in hashes]
         near = sum(1 for i in own if update.nearest[i][1] < settings.threshold)
         exact = len(hashes) - len(set(hashes.values()))

@@ -1,25 +1,60 @@
-"""Generation assets: Magpie instructions, then responses, one model x date partition at a time."""
+"""Generation assets: Magpie instructions, then responses, one model x date partition at a time.
+
+Both resume: a sample whose stored row has the fingerprint it would be generated with now is kept, the rest
+are generated in batches, each stored in place of the rows it replaces. `fresh` regenerates every sample.
+"""
 
 import dagster as dg
+from pydantic import Field
 
-from magpie_dagster.defs.assets.partition_context import PartitionRun, open_partition_run
+from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
+from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-from magpie_dagster.domain.instructions import generate_instructions
+from magpie_dagster.domain.catalogue import GeneratorEntry, RetrySettings
+from magpie_dagster.domain.completion import GenerationEngine
+from magpie_dagster.domain.generator_setup import chat_format_for
+from magpie_dagster.domain.instructions import InstructionSettings, generate_instructions, instruction_fingerprints
 from magpie_dagster.domain.progress import GenerationProgress, markdown_table
-from magpie_dagster.domain.responses import KeptInstruction, generate_responses
-from magpie_dagster.domain.sampling_plan import plan_samples
+from magpie_dagster.domain.responses import (
+    KeptInstruction,
+    ResponseSettings,
+    generate_responses,
+    response_fingerprints,
+)
+from magpie_dagster.domain.sampling_plan import partition_label, plan_samples
+from magpie_dagster.storage import generation_store
 from magpie_dagster.storage.rows import instruction_row, response_row
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
 
 GENERATION_GROUP = "generation"
 
 
-def build_generation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+class GenerationConfig(dg.Config):
+    fresh: bool = Field(
+        default=False,
+        description="Regenerate every sample of the partition, even those stored with unchanged inputs.",
+    )
+
+
+def fresh_run_config() -> dict:
+    """Run config that regenerates both generation stages of a partition (`magpie-dagster run --fresh`)."""
+    return {"ops": {name: {"config": {"fresh": True}} for name in ("raw_instructions", "responses")}}
+
+
+def build_generation_assets(
+    partitions_def: dg.PartitionsDefinition, retries: RetrySettings
+) -> list[dg.AssetsDefinition]:
+    # Transient engine failures (a server restarting, a timeout) are retried by Dagster; each retry resumes.
+    retry_policy = dg.RetryPolicy(
+        max_retries=retries.max_retries, delay=retries.delay_s, backoff=dg.Backoff.EXPONENTIAL
+    )
+
     @dg.asset(
         name="raw_instructions",
         partitions_def=partitions_def,
         group_name=GENERATION_GROUP,
         kinds={"duckdb", "python"},
+        retry_policy=retry_policy,
         description=(
             "User instructions sampled from each model's pre-query template alone (Magpie step 1), sanitised, "
             "with the raw text, the sanitiser rules that fired and a drop reason for unusable ones. "
@@ -28,43 +63,44 @@ def build_generation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.
     )
     def raw_instructions(
         context: dg.AssetExecutionContext,
+        config: GenerationConfig,
         catalogue: CatalogueResource,
         warehouse: WarehouseResource,
         engines: EngineResource,
     ) -> dg.MaterializeResult:
-        run = open_partition_run(context, catalogue, warehouse, engines, INSTRUCTIONS)
-        entry = run.entry
-        plan = plan_samples(
-            run.model_key, run.partition_date, entry.instructions_per_batch, entry.system_prompts
-        )
-        progress = GenerationProgress(total=len(plan))
-        preview: list[dict] = []
-        with run.engine_errors_as_failures():
-            for batch in generate_instructions(
-                run.engine,
-                run.chat_format,
-                plan,
-                model_key=run.model_key,
-                partition_date=run.partition_date,
-                sampling=entry.instruction_sampling,
-                template_variant=entry.template_variant,
-                stop_at_assistant_word=entry.stop_at_assistant_word,
+        model_key, night = model_and_date(context)
+        entry = catalogue.catalogue.entry(model_key)
+        with stage_run(context, warehouse, "raw_instructions", partition_label(model_key, night)) as run:
+            engine, chat_format = _open_generator(entry, engines, night)
+            settings = InstructionSettings(
+                entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word
+            )
+            plan = plan_samples(model_key, night, entry.instructions_per_batch, entry.system_prompts)
+            wanted = instruction_fingerprints(engine, chat_format, plan, settings)
+            stored = generation_store.stored_fingerprints(run.store, INSTRUCTIONS, model_key, night)
+            todo = [s for s in plan if config.fresh or stored.get(s.conversation_id) != wanted[s.conversation_id]]
+            progress = GenerationProgress(total=len(todo))
+            preview: list[dict] = []
+            batches = generate_instructions(
+                engine,
+                chat_format,
+                todo,
+                settings,
+                model_key=model_key,
+                partition_date=night,
                 batch_size=entry.batch_size,
-            ):
+            )
+            for batch in batches:
                 rows = [instruction_row(record) for record in batch]
-                run.store.append(INSTRUCTIONS, rows)
-                for record in batch:
-                    progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
+                _store_batch(context, run, INSTRUCTIONS, rows, progress, batch)
                 preview.extend(rows[: 5 - len(preview)])
-                context.log.info(f"[{run.label}] instructions {progress.log_line()}")
+            removed = generation_store.remove_all_but(run.store, run.lease, INSTRUCTIONS, model_key, night, wanted)
+            outcomes = generation_store.drop_reasons(run.store, INSTRUCTIONS, model_key, night)
         return dg.MaterializeResult(
             metadata={
-                **_progress_metadata(run, progress),
-                "kept": dg.MetadataValue.int(progress.kept),
+                **_progress_metadata(engine, progress, len(plan), removed, INSTRUCTIONS, outcomes),
                 "preview": dg.MetadataValue.md(
-                    markdown_table(
-                        preview, ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"]
-                    )
+                    markdown_table(preview, ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"])
                 ),
             }
         )
@@ -75,6 +111,7 @@ def build_generation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.
         partitions_def=partitions_def,
         group_name=GENERATION_GROUP,
         kinds={"duckdb", "python"},
+        retry_policy=retry_policy,
         description=(
             "The same model's answer to every kept instruction (Magpie step 2), rendered with its chat template "
             "and a generation prompt; multi-turn conversations continue up to the entry's `turns`. "
@@ -83,46 +120,42 @@ def build_generation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.
     )
     def responses(
         context: dg.AssetExecutionContext,
+        config: GenerationConfig,
         catalogue: CatalogueResource,
         warehouse: WarehouseResource,
         engines: EngineResource,
     ) -> dg.MaterializeResult:
-        run = open_partition_run(context, catalogue, warehouse, engines, RESPONSES)
-        entry = run.entry
-        system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
-        kept = [
-            KeptInstruction(
-                conversation_id=row["conversation_id"],
-                sample_index=row["sample_index"],
-                instruction=row["instruction"],
-                system_prompt=system_prompts.get(row["system_prompt_name"]),
+        model_key, night = model_and_date(context)
+        entry = catalogue.catalogue.entry(model_key)
+        with stage_run(context, warehouse, "responses", partition_label(model_key, night)) as run:
+            engine, chat_format = _open_generator(entry, engines, night)
+            system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
+            kept = [
+                KeptInstruction(
+                    conversation_id=row["conversation_id"],
+                    sample_index=row["sample_index"],
+                    instruction=row["instruction"],
+                    system_prompt=system_prompts.get(row["system_prompt_name"]),
+                )
+                for row in generation_store.usable_instructions(run.store, model_key, night)
+            ]
+            settings = ResponseSettings(
+                model_key, night, entry.response_sampling, entry.instruction_sampling, entry.turns
             )
-            for row in run.store.kept_instructions(run.model_key, run.partition_date)
-        ]
-        progress = GenerationProgress(total=len(kept))
-        preview: list[dict] = []
-        with run.engine_errors_as_failures():
-            for batch in generate_responses(
-                run.engine,
-                run.chat_format,
-                kept,
-                model_key=run.model_key,
-                partition_date=run.partition_date,
-                response_sampling=entry.response_sampling,
-                instruction_sampling=entry.instruction_sampling,
-                turns=entry.turns,
-                batch_size=entry.batch_size,
-            ):
+            wanted = response_fingerprints(engine, chat_format, kept, settings)
+            stored = generation_store.stored_fingerprints(run.store, RESPONSES, model_key, night)
+            todo = [k for k in kept if config.fresh or stored.get(k.conversation_id) != wanted[k.conversation_id]]
+            progress = GenerationProgress(total=len(todo))
+            preview: list[dict] = []
+            for batch in generate_responses(engine, chat_format, todo, settings, entry.batch_size):
                 rows = [response_row(record) for record in batch]
-                run.store.append(RESPONSES, rows)
-                for record in batch:
-                    progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
+                _store_batch(context, run, RESPONSES, rows, progress, batch)
                 preview.extend(rows[: 5 - len(preview)])
-                context.log.info(f"[{run.label}] responses {progress.log_line()}")
+            removed = generation_store.remove_all_but(run.store, run.lease, RESPONSES, model_key, night, wanted)
+            outcomes = generation_store.drop_reasons(run.store, RESPONSES, model_key, night)
         return dg.MaterializeResult(
             metadata={
-                **_progress_metadata(run, progress),
-                "kept": dg.MetadataValue.int(progress.kept),
+                **_progress_metadata(engine, progress, len(kept), removed, RESPONSES, outcomes),
                 "preview": dg.MetadataValue.md(
                     markdown_table(preview, ["instruction", "response", "turns", "drop_reason"])
                 ),
@@ -132,15 +165,39 @@ def build_generation_assets(partitions_def: dg.PartitionsDefinition) -> list[dg.
     return [raw_instructions, responses]
 
 
-def _progress_metadata(run: PartitionRun, progress: GenerationProgress) -> dict[str, dg.MetadataValue]:
+def _open_generator(entry: GeneratorEntry, engines: EngineResource, night):
+    engine = engines.engine_for(entry)
+    return engine, chat_format_for(entry, engine, night)
+
+
+def _store_batch(context, run: StageRun, table: str, rows, progress: GenerationProgress, records) -> None:
+    generation_store.replace_batch(run.store, run.lease, table, rows)
+    for record in records:
+        progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
+    context.log.info(f"[{run.label}] {table} {progress.log_line()}")
+
+
+def _progress_metadata(
+    engine: GenerationEngine,
+    progress: GenerationProgress,
+    planned: int,
+    removed: int,
+    table: str,
+    outcomes: dict[str, int],
+) -> dict[str, dg.MetadataValue]:
+    """Rows of the partition after the run (kept and drop reasons), and what this run generated and reused."""
     return {
-        "rows": dg.MetadataValue.int(progress.done),
+        "rows": dg.MetadataValue.int(planned),
+        "generated": dg.MetadataValue.int(progress.done),
+        "reused": dg.MetadataValue.int(planned - progress.total),
+        "removed": dg.MetadataValue.int(removed),
         "prompt_tokens": dg.MetadataValue.int(progress.prompt_tokens),
         "completion_tokens": dg.MetadataValue.int(progress.completion_tokens),
         "tokens_per_s": dg.MetadataValue.float(round(progress.tokens_per_s, 2)),
         "seconds": dg.MetadataValue.float(round(progress.elapsed_s, 2)),
-        "drop_reasons": dg.MetadataValue.json(dict(sorted(progress.drop_reasons.items()))),
-        "engine": dg.MetadataValue.text(run.engine.engine_name),
-        "generator": dg.MetadataValue.text(run.engine.model_name),
-        "table": dg.MetadataValue.text(run.table),
+        "kept": dg.MetadataValue.int(outcomes.get("kept", 0)),
+        "drop_reasons": dg.MetadataValue.json({reason: n for reason, n in outcomes.items() if reason != "kept"}),
+        "engine": dg.MetadataValue.text(engine.engine_name),
+        "generator": dg.MetadataValue.text(engine.model_name),
+        "table": dg.MetadataValue.text(table),
     }

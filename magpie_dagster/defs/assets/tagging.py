@@ -4,17 +4,17 @@ import time
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.domain.judging.checks import failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
 from magpie_dagster.domain.judging.tagging import TagStats
 from magpie_dagster.domain.progress import markdown_table
+from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.storage import tag_store
 from magpie_dagster.storage.rows import judgement_row
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
 
 TAGGING_GROUP = "tagging"
 PARSE_FAILURE_CHECK = "judge_parse_failure_rate"
@@ -53,21 +53,15 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         engines: EngineResource,
     ) -> dg.MaterializeResult:
         model_key, partition_date = model_and_date(context)
-        label = f"{model_key}|{partition_date.isoformat()}"
         judging = catalogue.catalogue.judging
-        store = warehouse.get()
-        try:
-            store.ensure_schema()
-            rows = tag_store.judging_inputs(store, model_key, partition_date)
+        with stage_run(context, warehouse, "instruction_tags", partition_label(model_key, partition_date)) as run:
+            rows = tag_store.judging_inputs(run.store, model_key, partition_date)
             items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
             stats = [
-                _run_job(context, store, job, items, model_key, partition_date, label)
-                for job in tag_jobs(judging, engines)
+                _run_job(context, run, job, items, model_key, partition_date) for job in tag_jobs(judging, engines)
             ]
-            outcomes = tag_store.tag_outcomes(store, model_key, partition_date)
-            labels = tag_store.label_counts(store, model_key, partition_date)
-        except (EngineError, WarehouseError) as error:
-            raise dg.Failure(description=f"Partition {label} (instruction_tags): {error}") from error
+            outcomes = tag_store.tag_outcomes(run.store, model_key, partition_date)
+            labels = tag_store.label_counts(run.store, model_key, partition_date)
         thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judge.tags}
         if judging.safety is not None:
             thresholds["safety"] = judging.safety.max_failure_rate
@@ -95,11 +89,12 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
     return instruction_tags
 
 
-def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_key, partition_date, label) -> TagStats:
+def _run_job(context, run: StageRun, runnable: RunnableTagJob, items, model_key, partition_date) -> TagStats:
     job = runnable.job
     stats = TagStats(job.tag, job.judge_model, job.prompt_version)
-    tag_store.drop_stale_judgements(store, model_key, partition_date, job.tag, [i.conversation_id for i in items])
-    cached = tag_store.cached_judgements(store, model_key, partition_date, job.tag)
+    current = [i.conversation_id for i in items]
+    tag_store.drop_stale_judgements(run.store, run.lease, model_key, partition_date, job.tag, current)
+    cached = tag_store.cached_judgements(run.store, model_key, partition_date, job.tag)
     todo = job.to_judge(items, cached)
     stats.reused = len(job.eligible(items)) - len(todo)
     for start in range(0, len(todo), runnable.batch_size):
@@ -110,14 +105,15 @@ def _run_job(context, store: Warehouse, runnable: RunnableTagJob, items, model_k
         stats.add(results)
         by_id = {item.conversation_id: item for item in batch}
         tag_store.write_judgements(
-            store,
+            run.store,
+            run.lease,
             [
                 judgement_row(r, model_key, partition_date, job.input_hash(by_id[r.conversation_id]), job.judge_model)
                 for r in results
             ],
         )
         context.log.info(
-            f"[{label}] {job.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
+            f"[{run.label}] {job.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
             f"({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
         )
     return stats

@@ -1,0 +1,81 @@
+"""How every asset starts and ends: schema, the partition's lease, and failures that name the partition.
+
+An asset body runs inside `stage_run`: the warehouse schema is in place, this run holds the lease of its
+stage and partition (a second run is refused with who holds it), a heartbeat keeps the lease while batches
+are generated, and the lease is released as the stage's ledger entry (finished, or failed with the cause).
+Engine, template and storage errors become a `Failure` that names the partition and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import dagster as dg
+
+from magpie_dagster.defs.resources import WarehouseResource
+from magpie_dagster.domain.chat_templates import ChatTemplateError
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.storage import leases
+from magpie_dagster.storage.leases import Lease, LeaseHeld
+from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+
+EXPECTED_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
+
+
+@dataclass(frozen=True)
+class StageRun:
+    stage: str
+    label: str  # the partition, as people and leases name it: `model|date`, or the night's date
+    store: Warehouse
+    lease: Lease
+
+
+@contextmanager
+def stage_run(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, stage: str, label: str
+) -> Iterator[StageRun]:
+    store = warehouse.get()
+    try:
+        store.ensure_schema()
+        lease = leases.acquire(store, stage, label, context.run_id, ttl_s=warehouse.lease_ttl_s)
+    except LeaseHeld as error:
+        raise dg.Failure(
+            description=str(error), metadata={"partition": label, "stage": stage}, allow_retries=False
+        ) from None
+    except WarehouseError as error:
+        raise _failure(stage, label, error) from error
+    try:
+        with leases.Heartbeat(lease):
+            yield StageRun(stage, label, store, lease)
+    except BaseException as error:
+        with suppress(WarehouseError):  # the cause matters more than the ledger entry
+            leases.release(lease, leases.FAILED, _first_line(error))
+        if isinstance(error, EXPECTED_ERRORS):
+            raise _failure(stage, label, error) from error
+        if isinstance(error, KeyboardInterrupt | dg.DagsterExecutionInterruptedError):
+            # Terminated (SIGTERM, the UI's Terminate): stop now. Dagster would retry an interrupted step.
+            raise dg.Failure(
+                description=f"Partition {label} ({stage}): terminated; the batches stored before are kept and a "
+                "re-run resumes from them.",
+                metadata={"partition": label, "stage": stage},
+                allow_retries=False,
+            ) from None
+        raise
+    leases.release(lease, leases.FINISHED)
+
+
+def _failure(stage: str, label: str, error: Exception) -> dg.Failure:
+    return dg.Failure(
+        description=f"Partition {label} ({stage}): {error}",
+        metadata={"partition": label, "stage": stage},
+        allow_retries=not isinstance(error, ChatTemplateError | WarehouseError),
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    if isinstance(error, dg.Failure) and error.description:
+        return error.description.splitlines()[0][:500]
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:500] if text else ''}"

@@ -1,0 +1,44 @@
+"""A thread pool whose threads never hold the process open.
+
+`ThreadPoolExecutor` threads are joined when the process exits, so a request blocked on a stalled server would
+keep a terminated step alive until its timeout. These are daemon threads: a terminated run abandons its requests
+in flight and its process ends at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+
+class DaemonThreadPool:
+    def __init__(self, workers: int, name: str) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True) for index in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., Any], *arguments: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, function, arguments))
+        return future
+
+    def shutdown(self) -> None:
+        """Idle threads end; a thread busy with an abandoned request ends when it returns (or with the process)."""
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, function, arguments = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(function(*arguments))
+            except BaseException as error:  # noqa: BLE001 handed to the caller through the future
+                future.set_exception(error)
