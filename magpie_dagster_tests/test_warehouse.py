@@ -94,6 +94,9 @@ def test_rows_are_stored_and_queried_with_plain_sql(warehouse, lease):
 
 def test_a_batch_replaces_exactly_the_rows_with_its_ids(warehouse, lease):
     generation_store.replace_batch(warehouse, lease, INSTRUCTIONS, [instruction("a"), instruction("b")])
+    with warehouse.connect(read_only=True) as connection:
+        first = dict(connection.execute("SELECT conversation_id, created_at FROM instructions").fetchall())
+    time.sleep(0.01)
     replaced = generation_store.replace_batch(
         warehouse, lease, INSTRUCTIONS, [instruction("b", instruction="new b"), instruction("c")]
     )
@@ -101,6 +104,9 @@ def test_a_batch_replaces_exactly_the_rows_with_its_ids(warehouse, lease):
     with warehouse.connect(read_only=True) as connection:
         stored = connection.execute("SELECT conversation_id, instruction FROM instructions ORDER BY 1").fetchall()
     assert stored == [("a", "What is a prime?"), ("b", "new b"), ("c", "What is a prime?")]
+    with warehouse.connect(read_only=True) as connection:
+        now = dict(connection.execute("SELECT conversation_id, created_at FROM instructions").fetchall())
+    assert now["a"] == first["a"] and now["b"] > first["b"], "a replacement is stamped anew, the rest untouched"
 
 
 def test_remove_all_but_touches_only_that_partition(warehouse, lease):

@@ -34,6 +34,8 @@ UNIQUE_KEYS = {
     PREFERENCE: ("night", "conversation_id"),
     LEASES: ("stage", "partition_key"),
 }
+# Tables whose rows record when they were written (`created_at`); an upsert stamps the replacement anew.
+STAMPED_TABLES = frozenset(UNIQUE_KEYS) - {PAIRS, LEASES}
 
 DDL = (
     f"""

@@ -24,6 +24,7 @@ from magpie_dagster.storage.schema import (
     DDL,
     MARKER_TABLE,
     SCHEMA_VERSION,
+    STAMPED_TABLES,
     UNIQUE_KEYS,
     WAREHOUSE_OBJECTS,
     duplicate_keys_query,
@@ -142,9 +143,10 @@ def upsert(connection: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) ->
     DuckDB refuses to delete a key and insert it again in one transaction (its unique indexes check eagerly),
     so replacement is `INSERT OR REPLACE` on the table's unique key, never DELETE then INSERT.
     """
+    stamped = ", current_timestamp AS created_at" if table in STAMPED_TABLES else ""  # a replaced row is new
     connection.register("incoming", rows)
     try:
-        connection.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT * FROM incoming")
+        connection.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT *{stamped} FROM incoming")
     finally:
         connection.unregister("incoming")
 
