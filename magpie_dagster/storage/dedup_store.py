@@ -81,12 +81,15 @@ def corpus(warehouse: Warehouse, embedder: str) -> Corpus:
     return Corpus(table.column("conversation_id").to_pylist(), table.column("partition").to_pylist(), vectors)
 
 
-def stored_nearest(warehouse: Warehouse, except_partition: str) -> dict[str, tuple[str | None, float]]:
+def stored_nearest(
+    warehouse: Warehouse, model: str, partition_date: dt.date
+) -> dict[str, tuple[str | None, float]]:
+    """conversation_id -> (nearest other row, distance) of every row outside the given partition."""
     with warehouse.connect(read_only=True) as connection:
         rows = connection.execute(
             f"SELECT conversation_id, nearest_conversation_id, min_neighbor_distance FROM {NEAREST} "
-            "WHERE model || '|' || strftime(partition_date, '%Y-%m-%d') <> ?",
-            [except_partition],
+            "WHERE NOT (model = ? AND partition_date = ?)",
+            [model, partition_date],
         ).fetchall()
     return {row[0]: (row[1], float("inf") if row[2] is None else row[2]) for row in rows}
 

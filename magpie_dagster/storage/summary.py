@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
+from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
+from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
+from magpie_dagster.storage.tag_schema import JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse
 
-_PARTITION_COUNTS = """
+_PARTITION_COUNTS = f"""
 SELECT
-    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2),
-    (SELECT count(*) FROM instructions WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
-    (SELECT count(*) FROM responses WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
-    (SELECT count(*) FROM judgements WHERE model = $1 AND partition_date = $2 AND status = 'ok'),
-    (SELECT count(*) FROM judgements WHERE model = $1 AND partition_date = $2 AND status = 'failed'),
-    (SELECT count(*) FROM dedup_results WHERE model = $1 AND partition_date = $2 AND repeat_count > 0)
+    (SELECT count(*) FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2),
+    (SELECT count(*) FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
+    (SELECT count(*) FROM {RESPONSES} WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
+    (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'ok'),
+    (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'failed'),
+    (SELECT count(*) FROM {DEDUP_VIEW} WHERE model = $1 AND partition_date = $2 AND repeat_count > 0)
 """
 
 
@@ -31,9 +35,9 @@ def partition_summary(warehouse: Warehouse, model: str, partition_date: dt.date)
 def night_summary(warehouse: Warehouse, night: dt.date) -> str:
     with warehouse.connect(read_only=True) as connection:
         kept, total = connection.execute(
-            "SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM curated_rows WHERE night = ?", [night]
+            f"SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM {CURATED} WHERE night = ?", [night]
         ).fetchone()
-        pairs = connection.execute("SELECT count(*) FROM preference_pairs WHERE night = ?", [night]).fetchone()[0]
+        pairs = connection.execute(f"SELECT count(*) FROM {PREFERENCE} WHERE night = ?", [night]).fetchone()[0]
     exports = warehouse.path.parent / "exports" / night.isoformat()
     return (
         f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
@@ -45,7 +49,7 @@ def models_left_out(warehouse: Warehouse, catalogue_keys: list[str]) -> dict[str
     """model key -> instructions stored for keys the catalogue no longer has (left out of every night)."""
     with warehouse.connect(read_only=True) as connection:
         rows = connection.execute(
-            "SELECT model, count(*) FROM instructions WHERE NOT list_contains(?, model) GROUP BY 1 ORDER BY 1",
+            f"SELECT model, count(*) FROM {INSTRUCTIONS} WHERE NOT list_contains(?, model) GROUP BY 1 ORDER BY 1",
             [catalogue_keys],
         ).fetchall()
     return dict(rows)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
 
@@ -17,10 +18,10 @@ def judging_inputs(warehouse: Warehouse, model: str, partition_date: dt.date) ->
     """Usable instructions of the partition, with their first response when one exists."""
     with warehouse.connect(read_only=True) as connection:
         cursor = connection.execute(
-            """
+            f"""
             SELECT i.conversation_id, i.instruction, coalesce(r.response, '') AS response
-            FROM instructions i
-            LEFT JOIN responses r ON r.conversation_id = i.conversation_id AND r.model = i.model
+            FROM {INSTRUCTIONS} i
+            LEFT JOIN {RESPONSES} r ON r.conversation_id = i.conversation_id AND r.model = i.model
                 AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
             WHERE i.model = ? AND i.partition_date = ? AND i.drop_reason IS NULL
             ORDER BY i.sample_index

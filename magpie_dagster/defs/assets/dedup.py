@@ -85,7 +85,7 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
                     corpus.ids,
                     corpus.vectors,
                     set(hashes),
-                    dedup_store.stored_nearest(store, label),
+                    dedup_store.stored_nearest(store, model_key, partition_date),
                     settings.threshold,
                 )
                 search_seconds = time.monotonic() - started
