@@ -49,8 +49,14 @@ def _slow(request: CompletionRequest) -> str:
     return default_fake_text(request)
 
 
+def _huge(request: CompletionRequest) -> str:
+    """Half a megabyte per sample: a few batches outgrow a small file size limit (a disk that fills up)."""
+    return "x" * 500_000
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
+    "huge": _huge,
     "slow": _slow,
     "repetitive": _repetitive,
     "echo_every_third": _echo_every_third,

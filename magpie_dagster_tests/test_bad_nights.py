@@ -5,6 +5,8 @@ engine so every failure can be placed exactly)."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -201,3 +203,54 @@ def test_a_model_removed_from_the_catalogue_is_left_out_of_the_night_and_pruned_
     assert cli.main(["prune", "--model", "beta"]) == 0
     assert finished.query("SELECT count(*) FROM instructions WHERE model = 'beta'") == [(0,)]
     assert finished.query("SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]
+
+
+FILL_THE_DISK_MID_RUN = """
+import datetime as dt, os, resource, signal, sys
+import dagster as dg
+from magpie_dagster.defs.assets.generation import fresh_run_config
+from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.runner import partition_outcome
+from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
+
+catalogue, warehouse = sys.argv[1:3]
+key = model_date_key("alpha", dt.date(2026, 11, 20))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like a full disk
+limit = os.path.getsize(warehouse) + 256 * 1024
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # the instance is in memory: only the warehouse is limited
+defs = build_definitions(catalogue, warehouse, FakeEngineResource(script="huge"), FakeEmbedderResource())
+job = defs.resolve_job_def("magpie_job").get_subset(asset_selection={dg.AssetKey("raw_instructions")})
+config = {"ops": {"raw_instructions": fresh_run_config()["ops"]["raw_instructions"]}}
+result = job.execute_in_process(partition_key=key, run_config=config, raise_on_error=False)
+outcome = partition_outcome(result, "alpha|2026-11-20")
+print(outcome.exit_code)
+print(list(outcome.failed_steps.values())[0])
+"""
+
+
+def test_a_disk_that_fills_up_mid_run_keeps_the_partition_and_exits_2(finished):
+    before = finished.snapshot()
+    completed = subprocess.run(
+        [sys.executable, "-c", FILL_THE_DISK_MID_RUN, str(finished.catalogue), str(finished.warehouse)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    code, cause = completed.stdout.strip().splitlines()[-2:]
+    assert code == "2"
+    assert cause.startswith(
+        f"Partition alpha|2026-11-20 (raw_instructions): Writing the warehouse {finished.warehouse}"
+    )
+    assert "If the disk is full, free space and run again" in cause
+    after = finished.snapshot()  # the file is readable; batches stored before the disk filled are kept
+    assert {k: v for k, v in after["tables"].items() if k != "instructions"} == {
+        k: v for k, v in before["tables"].items() if k != "instructions"
+    }
+    assert after["exports"] == before["exports"]
+    assert finished.query("SELECT count(*), count(DISTINCT conversation_id) FROM instructions") == [(18, 18)]
+    replaced = finished.query("SELECT count(*) FROM instructions WHERE length(raw_instruction) = 500000")[0][0]
+    assert replaced % 4 == 0 and replaced < 12, "whole batches only, and not all of them"
+    unchanged = set(after["tables"]["instructions"]) & set(before["tables"]["instructions"])
+    assert len(unchanged) == 18 - replaced

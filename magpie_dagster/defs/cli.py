@@ -80,6 +80,7 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
     home.mkdir(parents=True, exist_ok=True)
     uses_llama_cpp = "llama_cpp" in catalogue.engines_in_use
     failures: list[str] = []
+    exit_codes = [0]
     with dg.DagsterInstance.get() as instance:
         job = dg.reconstructable(magpie_job)
         for key in model_keys:
@@ -92,6 +93,7 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
                 run_config=fresh_run_config() if fresh else None,
             )
             failures += outcome.failure_lines(uses_llama_cpp)
+            exit_codes.append(outcome.exit_code)
             if outcome.terminated:
                 print(
                     f"terminated by a signal during partition {outcome.partition} (run {outcome.run_id}): the "
@@ -107,10 +109,11 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
             f"night {partition_date.isoformat()}",
         )
         failures += outcome.failure_lines(uses_llama_cpp)
+        exit_codes.append(outcome.exit_code)
     _print_summary(partition_date, model_keys, catalogue.model_keys)
     for line in failures:
         print(f"FAILED {line}", file=sys.stderr)
-    return 1 if failures else 0
+    return max(exit_codes)  # 2 when a write failed at the disk, 1 when a step failed
 
 
 def magpie_job() -> dg.JobDefinition:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.stage_run import EXIT_CODE
 from magpie_dagster.defs.step_crashes import StepCrash, step_crashes
 
 TERMINATION_MESSAGE = "received termination signal"  # the multiprocess executor's engine event
@@ -23,6 +24,7 @@ class PartitionOutcome:
     failed_steps: dict[str, str]  # step key -> the first line of its error
     crashes: tuple[StepCrash, ...]
     terminated: bool = False  # the run received SIGTERM / SIGINT (or the UI's Terminate) and stopped
+    exit_code: int = 0  # what the CLI exits with for this partition: 0, 1 (failed), 2 (the disk or a file)
 
     def failure_lines(self, uses_llama_cpp: bool) -> list[str]:
         """One line per problem; empty when the run succeeded."""
@@ -50,15 +52,26 @@ def run_partition(
     """`label` names the partition for people (`smollm2_135m|2026-12-02`)."""
     tags = job.get_definition().partitions_def.get_tags_for_partition_key(partition_key)
     with dg.execute_job(job, instance=instance, tags=tags, run_config=run_config) as result:
-        failed_steps = {event.step_key: _cause(event) for event in result.get_step_failure_events() if event.step_key}
-        return PartitionOutcome(
-            partition=label,
-            run_id=result.run_id,
-            success=result.success,
-            failed_steps=failed_steps,
-            crashes=tuple(step_crashes(result.all_events)),
-            terminated=any(TERMINATION_MESSAGE in (event.message or "") for event in result.all_events),
-        )
+        return partition_outcome(result, label)
+
+
+def partition_outcome(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult, label: str) -> PartitionOutcome:
+    failures = [event for event in result.get_step_failure_events() if event.step_key]
+    codes = [
+        int(event.step_failure_data.user_failure_data.metadata[EXIT_CODE].value)
+        for event in failures
+        if event.step_failure_data.user_failure_data
+        and EXIT_CODE in event.step_failure_data.user_failure_data.metadata
+    ]
+    return PartitionOutcome(
+        partition=label,
+        run_id=result.run_id,
+        success=result.success,
+        failed_steps={event.step_key: _cause(event) for event in failures},
+        crashes=tuple(step_crashes(result.all_events)),
+        terminated=any(TERMINATION_MESSAGE in (event.message or "") for event in result.all_events),
+        exit_code=0 if result.success else max([1, *codes]),
+    )
 
 
 def _cause(event: dg.DagsterEvent) -> str:

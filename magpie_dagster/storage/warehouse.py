@@ -41,6 +41,10 @@ class WarehouseError(RuntimeError):
     """The warehouse file could not be opened or written; the message names the file and what to do."""
 
 
+class WarehouseWriteFailed(WarehouseError):
+    """A write to the warehouse failed at the file (a full disk, a file size limit); it was rolled back."""
+
+
 class Warehouse:
     def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
         self.path = Path(path)
@@ -66,12 +70,18 @@ class Warehouse:
             try:
                 yield connection
             except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk fails the commit
-                raise WarehouseError(
-                    f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free "
-                    "space and run again: the transaction in flight was rolled back, earlier ones are kept."
-                ) from None
+                raise self._write_failed(error) from None
             finally:
-                connection.close()
+                try:
+                    connection.close()  # the checkpoint on close writes the file too
+                except duckdb.Error as error:
+                    raise self._write_failed(error) from None
+
+    def _write_failed(self, error: duckdb.Error) -> WarehouseWriteFailed:
+        return WarehouseWriteFailed(
+            f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free space and "
+            "run again: the transaction in flight was rolled back, earlier ones are kept."
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -246,4 +256,4 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-__all__ = ["Warehouse", "WarehouseError"]
+__all__ = ["Warehouse", "WarehouseError", "WarehouseWriteFailed"]

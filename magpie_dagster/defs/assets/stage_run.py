@@ -19,9 +19,11 @@ from magpie_dagster.domain.chat_templates import ChatTemplateError
 from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.storage import leases
 from magpie_dagster.storage.leases import Lease, LeaseHeld
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+from magpie_dagster.storage.warehouse import Warehouse, WarehouseError, WarehouseWriteFailed
 
 EXPECTED_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
+EXIT_CODE = "exit_code"  # failure metadata: what `magpie-dagster run` exits with when this step fails
+BAD_ENVIRONMENT = 2
 
 
 @dataclass(frozen=True)
@@ -67,9 +69,12 @@ def stage_run(
 
 
 def _failure(stage: str, label: str, error: Exception) -> dg.Failure:
+    metadata = {"partition": label, "stage": stage}
+    if isinstance(error, WarehouseWriteFailed):  # the disk, not the run: the CLI exits 2, as for a bad file
+        metadata[EXIT_CODE] = BAD_ENVIRONMENT
     return dg.Failure(
         description=f"Partition {label} ({stage}): {error}",
-        metadata={"partition": label, "stage": stage},
+        metadata=metadata,
         allow_retries=not isinstance(error, ChatTemplateError | WarehouseError),
     )
 
