@@ -132,7 +132,8 @@ class Warehouse:
             _check_ownership(connection, self.path)
             for statement in DDL:
                 connection.execute(statement)
-            for table in UNIQUE_KEYS:
+            indexed = {name for (name,) in connection.execute("SELECT table_name FROM duckdb_indexes()").fetchall()}
+            for table in UNIQUE_KEYS.keys() - indexed:  # scanned once, when the key is added
                 duplicates = connection.execute(duplicate_keys_query(table)).fetchall()
                 if duplicates:
                     raise WarehouseError(
