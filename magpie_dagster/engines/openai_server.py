@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import openai
 import pydantic
@@ -80,11 +80,17 @@ class OpenAICompletionsEngine(GenerationEngine):
         self._pool = DaemonThreadPool(max_concurrency, f"openai-{self.entry_key}")
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
-        futures = [self._pool.submit(self._complete_one, request) for request in requests]
+        return self._concurrently(self._complete_one, requests)
+
+    def _concurrently(self, one: Callable[[Any], Completion], requests: Sequence[Any]) -> list[Completion]:
+        """Up to `max_concurrency` requests in flight; on the first failure (or an interrupt) the rest are
+        cancelled and those in flight abandoned."""
+        futures = [self._pool.submit(one, request) for request in requests]
         try:
             return [future.result() for future in futures]
         except BaseException:
-            _cancel_pending(futures)
+            for future in futures:
+                future.cancel()
             raise
 
     def _complete_one(self, request: CompletionRequest) -> Completion:
@@ -159,12 +165,7 @@ class OpenAICompletionsEngine(GenerationEngine):
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
-        futures = [self._pool.submit(self._chat_one, request) for request in requests]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            _cancel_pending(futures)
-            raise
+        return self._concurrently(self._chat_one, requests)
 
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
@@ -317,7 +318,3 @@ def _preview(body: object) -> str:
     text = body if isinstance(body, str) else json.dumps(body)
     return " ".join(text.split())[:_BODY_PREVIEW_CHARS]
 
-
-def _cancel_pending(futures: Sequence[Future[Completion]]) -> None:
-    for future in futures:
-        future.cancel()

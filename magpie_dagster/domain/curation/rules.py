@@ -15,8 +15,6 @@ from pydantic import Field, model_validator
 from magpie_dagster.domain.engine_config import Strict
 from magpie_dagster.domain.judging.labels import LABEL_SETS
 
-ORDERED_SCALES = ("difficulty", "input_quality")
-
 
 class _Rule(Strict):
     def name(self) -> str:

@@ -77,7 +77,3 @@ def normalise_label(field: str, value: object) -> str:
             return labels[_key(synonym)]
     raise LabelError(f"{field} {value!r} is not one of: {', '.join(LABEL_SETS[field])}")
 
-
-def label_rank(field: str, label: str) -> int:
-    """Position on an ordered scale (difficulty, input_quality): 0 is the lowest."""
-    return LABEL_SETS[field].index(label)

@@ -73,9 +73,5 @@ class TagStats:
         return self.parsed_first_try + self.parsed_after_retry + self.failed
 
     @property
-    def failure_rate(self) -> float:
-        return self.failed / self.judged if self.judged else 0.0
-
-    @property
     def tokens_per_s(self) -> float:
         return self.completion_tokens / self.seconds if self.seconds else 0.0
