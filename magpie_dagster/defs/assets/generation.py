@@ -4,6 +4,9 @@ Both resume: a sample whose stored row has the fingerprint it would be generated
 are generated in batches, each stored in place of the rows it replaces. `fresh` regenerates every sample.
 """
 
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+
 import dagster as dg
 from pydantic import Field
 
@@ -21,7 +24,7 @@ from magpie_dagster.domain.responses import (
     generate_responses,
     response_fingerprints,
 )
-from magpie_dagster.domain.sampling_plan import partition_label, plan_samples
+from magpie_dagster.domain.sampling_plan import PlannedSample, partition_label, plan_samples
 from magpie_dagster.storage import generation_store
 from magpie_dagster.storage.rows import instruction_row, response_row
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
@@ -76,34 +79,29 @@ def build_generation_assets(
                 entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word
             )
             plan = plan_samples(model_key, night, entry.instructions_per_batch, entry.system_prompts)
-            wanted = instruction_fingerprints(engine, chat_format, plan, settings)
-            stored = generation_store.stored_fingerprints(run.store, INSTRUCTIONS, model_key, night)
-            todo = [s for s in plan if config.fresh or stored.get(s.conversation_id) != wanted[s.conversation_id]]
-            progress = GenerationProgress(total=len(todo))
-            preview: list[dict] = []
-            batches = generate_instructions(
+            metadata = _resume(
+                context,
+                run,
                 engine,
-                chat_format,
-                todo,
-                settings,
-                model_key=model_key,
-                partition_date=night,
-                batch_size=entry.batch_size,
-            )
-            for batch in batches:
-                rows = [instruction_row(record) for record in batch]
-                _store_batch(context, run, INSTRUCTIONS, rows, progress, batch)
-                preview.extend(rows[: 5 - len(preview)])
-            removed = generation_store.remove_all_but(run.store, run.lease, INSTRUCTIONS, model_key, night, wanted)
-            outcomes = generation_store.drop_reasons(run.store, INSTRUCTIONS, model_key, night)
-        return dg.MaterializeResult(
-            metadata={
-                **_progress_metadata(engine, progress, len(plan), removed, INSTRUCTIONS, outcomes),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(preview, ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"])
+                INSTRUCTIONS,
+                model_key,
+                night,
+                plan,
+                instruction_fingerprints(engine, chat_format, plan, settings),
+                config.fresh,
+                lambda todo: generate_instructions(
+                    engine,
+                    chat_format,
+                    todo,
+                    settings,
+                    model_key=model_key,
+                    partition_date=night,
+                    batch_size=entry.batch_size,
                 ),
-            }
-        )
+                instruction_row,
+                ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"],
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
         name="responses",
@@ -142,25 +140,21 @@ def build_generation_assets(
             settings = ResponseSettings(
                 model_key, night, entry.response_sampling, entry.instruction_sampling, entry.turns
             )
-            wanted = response_fingerprints(engine, chat_format, kept, settings)
-            stored = generation_store.stored_fingerprints(run.store, RESPONSES, model_key, night)
-            todo = [k for k in kept if config.fresh or stored.get(k.conversation_id) != wanted[k.conversation_id]]
-            progress = GenerationProgress(total=len(todo))
-            preview: list[dict] = []
-            for batch in generate_responses(engine, chat_format, todo, settings, entry.batch_size):
-                rows = [response_row(record) for record in batch]
-                _store_batch(context, run, RESPONSES, rows, progress, batch)
-                preview.extend(rows[: 5 - len(preview)])
-            removed = generation_store.remove_all_but(run.store, run.lease, RESPONSES, model_key, night, wanted)
-            outcomes = generation_store.drop_reasons(run.store, RESPONSES, model_key, night)
-        return dg.MaterializeResult(
-            metadata={
-                **_progress_metadata(engine, progress, len(kept), removed, RESPONSES, outcomes),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(preview, ["instruction", "response", "turns", "drop_reason"])
-                ),
-            }
-        )
+            metadata = _resume(
+                context,
+                run,
+                engine,
+                RESPONSES,
+                model_key,
+                night,
+                kept,
+                response_fingerprints(engine, chat_format, kept, settings),
+                config.fresh,
+                lambda todo: generate_responses(engine, chat_format, todo, settings, entry.batch_size),
+                response_row,
+                ["instruction", "response", "turns", "drop_reason"],
+            )
+        return dg.MaterializeResult(metadata=metadata)
 
     return [raw_instructions, responses]
 
@@ -170,11 +164,39 @@ def _open_generator(entry: GeneratorEntry, engines: EngineResource, night):
     return engine, chat_format_for(entry, engine, night)
 
 
-def _store_batch(context, run: StageRun, table: str, rows, progress: GenerationProgress, records) -> None:
-    generation_store.replace_batch(run.store, run.lease, table, rows)
-    for record in records:
-        progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
-    context.log.info(f"[{run.label}] {table} {progress.log_line()}")
+def _resume(
+    context: dg.AssetExecutionContext,
+    run: StageRun,
+    engine: GenerationEngine,
+    table: str,
+    model_key: str,
+    night: dt.date,
+    samples: Sequence[PlannedSample | KeptInstruction],
+    wanted: dict[str, str],
+    fresh: bool,
+    generate: Callable[[list], Iterable[list]],
+    to_row: Callable[[object], dict],
+    preview_columns: list[str],
+) -> dict[str, dg.MetadataValue]:
+    """Generates the samples whose stored row is missing or stale (all of them if `fresh`), stores each batch in
+    place of the rows it replaces, then removes rows no longer wanted; returns the materialisation's metadata."""
+    stored = generation_store.stored_fingerprints(run.store, table, model_key, night)
+    todo = [s for s in samples if fresh or stored.get(s.conversation_id) != wanted[s.conversation_id]]
+    progress = GenerationProgress(total=len(todo))
+    preview: list[dict] = []
+    for batch in generate(todo):
+        rows = [to_row(record) for record in batch]
+        generation_store.replace_batch(run.store, run.lease, table, rows)
+        for record in batch:
+            progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
+        context.log.info(f"[{run.label}] {table} {progress.log_line()}")
+        preview.extend(rows[: 5 - len(preview)])
+    removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, wanted)
+    outcomes = generation_store.drop_reasons(run.store, table, model_key, night)
+    return {
+        **_progress_metadata(engine, progress, len(samples), removed, table, outcomes),
+        "preview": dg.MetadataValue.md(markdown_table(preview, preview_columns)),
+    }
 
 
 def _progress_metadata(
