@@ -1,5 +1,6 @@
-"""The shipped production instance (`deploy/dagster.yaml`): runs are queued, one run per partition (model x date,
-or night) at a time, a bounded number in total, and a run whose worker died is launched again."""
+"""The shipped production instance (`deploy/dagster.yaml`) on a real PostgreSQL: runs and events are stored there,
+runs are queued, one run per partition (model x date, or night) at a time, a bounded number in total, and a run
+whose worker died is launched again."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter  # the queue daemon'
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster_tests.postgres import postgres_server
 
 SHIPPED = Path(__file__).parent.parent / "deploy" / "dagster.yaml"
 NIGHT = dt.date(2026, 11, 20)
@@ -24,13 +26,32 @@ models:
 """
 
 
+@pytest.fixture(scope="module")
+def postgres():
+    with postgres_server() as server:
+        yield server
+
+
 @pytest.fixture
-def instance(tmp_path):
+def instance(tmp_path, postgres, monkeypatch):
+    for name, value in postgres.environment().items():
+        monkeypatch.setenv(name, value)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(SHIPPED, home / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(home)) as loaded:
         yield loaded
+
+
+def test_runs_and_their_events_are_stored_in_postgresql(instance, postgres):
+    @dg.asset
+    def probe() -> int:
+        return 1
+
+    result = dg.materialize([probe], instance=instance)
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert postgres.query(f"SELECT count(*) FROM runs WHERE run_id = '{result.run_id}'") == "1"
+    assert int(postgres.query(f"SELECT count(*) FROM event_logs WHERE run_id = '{result.run_id}'")) > 5
 
 
 @pytest.fixture
