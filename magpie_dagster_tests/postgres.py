@@ -1,5 +1,5 @@
 """A real PostgreSQL server for tests: a fresh cluster in a temporary directory, on a free loopback port, stopped
-by its own PID. `.ci/run` installs Debian's `postgresql` when the machine has no server binaries."""
+by its own PID. Debian's `postgresql` is installed when the machine has no server binaries (here and in .ci/run)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,23 @@ class Postgres:
 
 
 def server_binaries() -> Path:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    """The server's programs; installed from Debian's packages first when missing and this is root."""
+    found = _initdb()
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
+            check=True,
+            capture_output=True,
+        )
+        found = _initdb()
     if found is None:
-        raise RuntimeError("PostgreSQL is not installed: apt-get install -y postgresql (as .ci/run does)")
+        raise RuntimeError("PostgreSQL is not installed and cannot be installed here: apt-get install postgresql")
     return Path(found).resolve().parent
+
+
+def _initdb() -> str | None:
+    return shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
 
 
 @contextlib.contextmanager
