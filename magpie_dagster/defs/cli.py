@@ -22,7 +22,7 @@ from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_path
-from magpie_dagster.storage import summary
+from magpie_dagster.storage import curation_store, summary
 from magpie_dagster.storage.prune import prune_model
 from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
 
@@ -132,7 +132,7 @@ def _print_summary(partition_date: dt.date, model_keys: list[str], catalogue_key
     for key in model_keys:
         print(summary.partition_summary(warehouse, key, partition_date))
     print(summary.night_summary(warehouse, partition_date))
-    left_out = summary.models_left_out(warehouse, catalogue_keys)
+    left_out = curation_store.rows_of_other_models(warehouse, catalogue_keys)
     if left_out:
         print(summary.left_out_line(left_out))
 

@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from magpie_dagster.domain.catalogue import Catalogue
+from magpie_dagster.domain.sampling_plan import partition_label
 
 MODEL_DIMENSION = "model"
 DATE_DIMENSION = "date"
@@ -17,9 +18,7 @@ def build_model_date_partitions(catalogue: Catalogue) -> dg.MultiPartitionsDefin
     return dg.MultiPartitionsDefinition(
         {
             MODEL_DIMENSION: dg.StaticPartitionsDefinition(catalogue.model_keys),
-            DATE_DIMENSION: dg.DailyPartitionsDefinition(
-                start_date=catalogue.start_date.isoformat(), end_offset=1
-            ),
+            DATE_DIMENSION: dg.DailyPartitionsDefinition(start_date=catalogue.start_date.isoformat(), end_offset=1),
         }
     )
 
@@ -31,6 +30,13 @@ def build_nights(catalogue: Catalogue) -> dg.DailyPartitionsDefinition:
 
 def model_date_key(model_key: str, partition_date: dt.date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({MODEL_DIMENSION: model_key, DATE_DIMENSION: partition_date.isoformat()})
+
+
+def partition_label_of(context: dg.AssetExecutionContext) -> str:
+    """The partition as people, logs and leases name it: `model|date`, or a night's date."""
+    if isinstance(context.partition_key, dg.MultiPartitionKey):
+        return partition_label(*model_and_date(context))
+    return context.partition_key
 
 
 def model_and_date(context: dg.AssetExecutionContext) -> tuple[str, dt.date]:

@@ -60,22 +60,17 @@ def partition_outcome(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult, l
     codes = [
         int(event.step_failure_data.user_failure_data.metadata[EXIT_CODE].value)
         for event in failures
-        if event.step_failure_data.user_failure_data
-        and EXIT_CODE in event.step_failure_data.user_failure_data.metadata
+        if event.step_failure_data.user_failure_data and EXIT_CODE in event.step_failure_data.user_failure_data.metadata
     ]
     return PartitionOutcome(
         partition=label,
         run_id=result.run_id,
         success=result.success,
-        failed_steps={event.step_key: _cause(event) for event in failures},
+        failed_steps={event.step_key: failure_cause(event.step_failure_data) for event in failures},
         crashes=tuple(step_crashes(result.all_events)),
         terminated=any(TERMINATION_MESSAGE in (event.message or "") for event in result.all_events),
         exit_code=0 if result.success else max([1, *codes]),
     )
-
-
-def _cause(event: dg.DagsterEvent) -> str:
-    return failure_cause(event.step_failure_data)
 
 
 def failure_cause(data) -> str:

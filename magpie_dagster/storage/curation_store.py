@@ -40,13 +40,14 @@ def night_rows(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> p
     return pl.from_arrow(table)
 
 
-def rows_of_other_models(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> dict[str, int]:
-    """model key -> instructions of the night stored for keys not in `models` (renamed or removed ones)."""
+def rows_of_other_models(warehouse: Warehouse, models: Sequence[str], night: dt.date | None = None) -> dict[str, int]:
+    """model key -> instructions stored for keys not in `models` (renamed or removed ones), of one night or all."""
     with warehouse.connect(read_only=True) as connection:
         rows = connection.execute(
-            f"SELECT model, count(*) FROM {INSTRUCTIONS} WHERE partition_date = ? AND NOT list_contains(?, model) "
+            f"SELECT model, count(*) FROM {INSTRUCTIONS} "
+            "WHERE ($night IS NULL OR partition_date = $night) AND NOT list_contains($models, model) "
             "GROUP BY 1 ORDER BY 1",
-            [night, list(models)],
+            {"night": night, "models": list(models)},
         ).fetchall()
     return dict(rows)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from magpie_dagster.domain.exports.publish import night_directory
 from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
@@ -38,21 +39,11 @@ def night_summary(warehouse: Warehouse, night: dt.date) -> str:
             f"SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM {CURATED} WHERE night = ?", [night]
         ).fetchone()
         pairs = connection.execute(f"SELECT count(*) FROM {PREFERENCE} WHERE night = ?", [night]).fetchone()[0]
-    exports = warehouse.path.parent / "exports" / night.isoformat()
+    exports = night_directory(warehouse.path, night)
     return (
         f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
         f"warehouse {warehouse.path}, exports {exports}"
     )
-
-
-def models_left_out(warehouse: Warehouse, catalogue_keys: list[str]) -> dict[str, int]:
-    """model key -> instructions stored for keys the catalogue no longer has (left out of every night)."""
-    with warehouse.connect(read_only=True) as connection:
-        rows = connection.execute(
-            f"SELECT model, count(*) FROM {INSTRUCTIONS} WHERE NOT list_contains(?, model) GROUP BY 1 ORDER BY 1",
-            [catalogue_keys],
-        ).fetchall()
-    return dict(rows)
 
 
 def left_out_line(left_out: dict[str, int]) -> str:

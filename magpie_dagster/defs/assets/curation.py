@@ -2,7 +2,6 @@
 
 import datetime as dt
 import hashlib
-from pathlib import Path
 
 import dagster as dg
 
@@ -13,7 +12,7 @@ from magpie_dagster.defs.resources import CatalogueResource, EngineResource, War
 from magpie_dagster.domain.curation.recipe import apply_recipe
 from magpie_dagster.domain.exports import formats
 from magpie_dagster.domain.exports.card import write_card
-from magpie_dagster.domain.exports.publish import publish, staging_directory
+from magpie_dagster.domain.exports.publish import night_directory, publish, staging_directory
 from magpie_dagster.domain.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
@@ -49,7 +48,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
         night = dt.date.fromisoformat(context.partition_key)
         recipe = catalogue.catalogue.curation.resolved()
         models = catalogue.catalogue.model_keys
-        with stage_run(context, warehouse, "curated_subset", night.isoformat()) as run:
+        with stage_run(context, warehouse) as run:
             states = leases.stage_states(run.store, night_partitions(models, night))
             blocked = blocking_partitions(models, night, states)
             if blocked:
@@ -62,7 +61,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
                     allow_retries=False,
                 )
             rows = curation_store.night_rows(run.store, night, models)
-            left_out = curation_store.rows_of_other_models(run.store, night, models)
+            left_out = curation_store.rows_of_other_models(run.store, models, night)
             result = apply_recipe(recipe, rows)
             curation_store.replace_decisions(run.store, run.lease, night, recipe.name, result.rows, result.skipped)
         if left_out:
@@ -109,7 +108,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
         night = dt.date.fromisoformat(context.partition_key)
         settings = catalogue.catalogue.preference
         pairs, ties, scored = [], 0, 0
-        with stage_run(context, warehouse, "preference_pairs", night.isoformat()) as run:
+        with stage_run(context, warehouse) as run:
             if settings is not None:
                 subset = curation_store.curated_subset(run.store, night, catalogue.catalogue.model_keys)
                 if settings.max_instructions:
@@ -147,8 +146,8 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     ) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
         models = catalogue.catalogue.model_keys
-        target = Path(warehouse.path).parent / "exports" / night.isoformat()
-        with stage_run(context, warehouse, "dataset_export", night.isoformat()) as run:
+        target = night_directory(warehouse.path, night)
+        with stage_run(context, warehouse) as run:
             corpus = curation_store.night_rows(run.store, night, models)
             subset = curation_store.curated_subset(run.store, night, models)
             pairs = curation_store.preference_pairs(run.store, night)

@@ -10,7 +10,6 @@ from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, WarehouseResource
 from magpie_dagster.domain.dedup.corpus import update_for_partition
 from magpie_dagster.domain.dedup.normalise import text_hash
-from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.storage import dedup_store, generation_store, leases
 
 DEDUP_GROUP = "dedup"
@@ -41,9 +40,8 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
         embedder: EmbedderResource,
     ) -> dg.MaterializeResult:
         model_key, partition_date = model_and_date(context)
-        label = partition_label(model_key, partition_date)
         settings = catalogue.catalogue.dedup
-        with stage_run(context, warehouse, "dedup_results", label) as run:
+        with stage_run(context, warehouse) as run:
             store = run.store
             rows = [
                 (row["conversation_id"], row["instruction"])
@@ -107,7 +105,7 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
         own = [i for i in update.nearest if i in hashes]
         near = sum(1 for i in own if update.nearest[i][1] < settings.threshold)
         exact = len(hashes) - len(set(hashes.values()))
-        context.log.info(f"[{label}] {len(own)} rows vs corpus of {len(corpus.ids)}: {near} with a near-duplicate")
+        context.log.info(f"[{run.label}] {len(own)} rows vs corpus of {len(corpus.ids)}: {near} with a near-duplicate")
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(len(rows)),

@@ -24,7 +24,7 @@ from magpie_dagster.domain.responses import (
     generate_responses,
     response_fingerprints,
 )
-from magpie_dagster.domain.sampling_plan import PlannedSample, partition_label, plan_samples
+from magpie_dagster.domain.sampling_plan import PlannedSample, plan_samples
 from magpie_dagster.storage import generation_store
 from magpie_dagster.storage.rows import instruction_row, response_row
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
@@ -73,7 +73,7 @@ def build_generation_assets(
     ) -> dg.MaterializeResult:
         model_key, night = model_and_date(context)
         entry = catalogue.catalogue.entry(model_key)
-        with stage_run(context, warehouse, "raw_instructions", partition_label(model_key, night)) as run:
+        with stage_run(context, warehouse) as run:
             engine, chat_format = _open_generator(entry, engines, night)
             settings = InstructionSettings(
                 entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word
@@ -125,7 +125,7 @@ def build_generation_assets(
     ) -> dg.MaterializeResult:
         model_key, night = model_and_date(context)
         entry = catalogue.catalogue.entry(model_key)
-        with stage_run(context, warehouse, "responses", partition_label(model_key, night)) as run:
+        with stage_run(context, warehouse) as run:
             engine, chat_format = _open_generator(entry, engines, night)
             system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
             kept = [

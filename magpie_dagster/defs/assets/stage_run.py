@@ -1,7 +1,7 @@
 """How every asset starts and ends: schema, the partition's lease, and failures that name the partition.
 
 An asset body runs inside `stage_run`: the warehouse schema is in place, this run holds the lease of its
-stage and partition (a second run is refused with who holds it), a heartbeat keeps the lease while batches
+stage (the asset) and partition (a second run is refused with who holds it), a heartbeat keeps the lease while batches
 are generated, and the lease is released as the stage's ledger entry (finished, or failed with the cause).
 Engine, template and storage errors become a `Failure` that names the partition and what to do.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from magpie_dagster.defs.partitions import partition_label_of
 from magpie_dagster.defs.resources import WarehouseResource
 from magpie_dagster.domain.chat_templates import ChatTemplateError
 from magpie_dagster.domain.completion import EngineError
@@ -35,9 +36,8 @@ class StageRun:
 
 
 @contextmanager
-def stage_run(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, stage: str, label: str
-) -> Iterator[StageRun]:
+def stage_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[StageRun]:
+    stage, label = context.asset_key.path[-1], partition_label_of(context)
     store = warehouse.get()
     try:
         store.ensure_schema()

@@ -12,7 +12,6 @@ from magpie_dagster.domain.judging.checks import failure_rates_over, labels_outs
 from magpie_dagster.domain.judging.judge import JudgeItem
 from magpie_dagster.domain.judging.tagging import TagStats
 from magpie_dagster.domain.progress import markdown_table
-from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.storage import tag_store
 from magpie_dagster.storage.rows import judgement_row
 
@@ -54,7 +53,7 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
     ) -> dg.MaterializeResult:
         model_key, partition_date = model_and_date(context)
         judging = catalogue.catalogue.judging
-        with stage_run(context, warehouse, "instruction_tags", partition_label(model_key, partition_date)) as run:
+        with stage_run(context, warehouse) as run:
             rows = tag_store.judging_inputs(run.store, model_key, partition_date)
             items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
             stats = [

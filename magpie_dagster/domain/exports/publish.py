@@ -3,9 +3,15 @@ never sees a half-written or emptied directory."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
+
+
+def night_directory(warehouse_path: Path, night: dt.date) -> Path:
+    """Where a night's exports are published: `exports/<date>/` beside the warehouse file."""
+    return Path(warehouse_path).parent / "exports" / night.isoformat()
 
 
 def staging_directory(target: Path, run_id: str) -> Path:
