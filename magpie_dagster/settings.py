@@ -1,4 +1,9 @@
-"""Where the catalogue and the warehouse live, overridable by environment variables."""
+"""Where the catalogue, the warehouse and the exports live, overridable by environment variables.
+
+MAGPIE_WAREHOUSE   a DuckDB file (default data/magpie.duckdb), or `ducklake:postgres:<conninfo>` for a DuckLake
+MAGPIE_LAKE_DATA_PATH   where a new lake puts its Parquet files (a directory or object storage)
+MAGPIE_EXPORTS     the exports root (default: exports/ beside the file; data/exports for a lake)
+"""
 
 from __future__ import annotations
 
@@ -13,5 +18,13 @@ def catalogue_path() -> Path:
     return Path(os.environ.get("MAGPIE_CATALOGUE") or DEFAULT_CATALOGUE)
 
 
-def warehouse_path() -> Path:
-    return Path(os.environ.get("MAGPIE_WAREHOUSE") or DEFAULT_WAREHOUSE)
+def warehouse_location() -> str:
+    return os.environ.get("MAGPIE_WAREHOUSE") or str(DEFAULT_WAREHOUSE)
+
+
+def warehouse_options() -> dict[str, str | None]:
+    """The keyword arguments a `Warehouse` (and `build_definitions`) takes beside its location."""
+    return {
+        "lake_data_path": os.environ.get("MAGPIE_LAKE_DATA_PATH") or None,
+        "exports_path": os.environ.get("MAGPIE_EXPORTS") or None,
+    }

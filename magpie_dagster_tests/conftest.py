@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from magpie_dagster_tests.backends import Backend, file_backend, lake_backend
+from magpie_dagster_tests.postgres import Postgres, postgres_server
 from magpie_dagster_tests.servers import llama_cpp_server as start_llama_cpp_server
 
 
@@ -14,3 +17,25 @@ def llama_cpp_server() -> Iterator[str]:
     """Base URL (`http://127.0.0.1:PORT/v1`) of a real llama.cpp server serving the packaged SmolLM2."""
     with start_llama_cpp_server() as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL on a loopback port for the whole session; tests create their own databases in it."""
+    with postgres_server("magpie") as server:
+        yield server
+
+
+@pytest.fixture(params=["file", "lake"])
+def new_backend(request: pytest.FixtureRequest) -> Callable[[Path], Backend]:
+    """Makes empty warehouses (under a root directory) of the backend a test runs on: each test that asks runs
+    once on the DuckDB file, once on a DuckLake."""
+    if request.param == "file":
+        return file_backend
+    server = request.getfixturevalue("postgres")
+    return lambda root: lake_backend(root, server)
+
+
+@pytest.fixture
+def backend(new_backend: Callable[[Path], Backend], tmp_path: Path) -> Backend:
+    return new_backend(tmp_path)

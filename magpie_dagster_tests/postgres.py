@@ -31,9 +31,10 @@ class Postgres:
         """What the shipped deploy/dagster.yaml reads."""
         return {"DAGSTER_PG_URL": f"postgresql+psycopg2://{self.user}@{self.host}:{self.port}/{self.database}"}
 
-    def query(self, sql: str) -> str:
+    def query(self, sql: str, database: str | None = None) -> str:
         return subprocess.run(
-            ["psql", "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", self.database, "-tAc", sql],
+            ["psql", "-h", self.host, "-p", str(self.port), "-U", self.user, "-d", database or self.database, "-tAc",
+             sql],
             capture_output=True,
             text=True,
             check=True,

@@ -156,7 +156,8 @@ def test_an_older_warehouse_without_the_marker_is_adopted(tmp_path):
 
 FILL_THE_DISK = """
 import os, resource, signal, sys
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+from magpie_dagster.storage.errors import WarehouseError
+from magpie_dagster.storage.warehouse import Warehouse
 path = sys.argv[1]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, like a full disk
 limit = os.path.getsize(path) + 64 * 1024

@@ -14,10 +14,9 @@ import dagster as dg
 import pytest
 
 from magpie_dagster.defs.assets.generation import fresh_run_config
-from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import failure_cause
-from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster_tests.backends import Backend, file_backend
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 from magpie_dagster_tests.snapshots import night_snapshot
 
@@ -40,18 +39,17 @@ retries: {max_retries: 0}
 
 
 class Project:
-    def __init__(self, root: Path, catalogue: str = CATALOGUE) -> None:
+    def __init__(self, root: Path, backend: Backend | None = None, catalogue: str = CATALOGUE) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.catalogue = root / "catalogue.yaml"
         self.catalogue.write_text(textwrap.dedent(catalogue))
-        self.warehouse = root / "data" / "magpie.duckdb"
+        self.backend = backend or file_backend(root)
+        self.warehouse = self.backend.warehouse()
         self.instance = dg.DagsterInstance.ephemeral()
 
     def defs(self, engines: FakeEngineResource | None = None) -> dg.Definitions:
-        return build_definitions(
-            self.catalogue, self.warehouse, engines or FakeEngineResource(), FakeEmbedderResource()
-        )
+        return self.backend.definitions(self.catalogue, engines or FakeEngineResource(), FakeEmbedderResource())
 
     def run_model(self, model: str, engines=None, fresh=False, assets=None) -> dg.ExecuteInProcessResult:
         job = self.defs(engines).resolve_job_def("magpie_job")
@@ -72,7 +70,7 @@ class Project:
         )
 
     def query(self, sql: str) -> list[tuple]:
-        with Warehouse(self.warehouse).connect(read_only=True) as connection:
+        with self.warehouse.connect(read_only=True) as connection:
             return connection.execute(sql).fetchall()
 
     def snapshot(self) -> dict[str, object]:
@@ -83,14 +81,17 @@ def failures(result: dg.ExecuteInProcessResult) -> list[str]:
     return [failure_cause(event.step_failure_data) for event in result.all_events if event.is_step_failure]
 
 
-@pytest.fixture
-def finished(tmp_path) -> Project:
+def finish(project: Project) -> Project:
     """A finished night: both models' partitions and the nightly stages."""
-    project = Project(tmp_path)
     for model in ("alpha", "beta"):
         assert project.run_model(model).success
     assert project.run_night().success
     return project
+
+
+@pytest.fixture
+def finished(tmp_path, backend) -> Project:
+    return finish(Project(tmp_path, backend))
 
 
 def test_a_rerun_whose_server_is_down_changes_nothing(finished):
@@ -123,12 +124,12 @@ def test_a_fault_mid_partition_keeps_every_row_and_replaces_only_stored_batches(
     assert replaced == [(4,)], "the one batch that finished replaced its 4 rows; the rest are the old rows"
 
 
-def test_an_interrupted_partition_resumes_to_the_rows_of_an_uninterrupted_run(tmp_path):
-    uninterrupted = Project(tmp_path / "a")
+def test_an_interrupted_partition_resumes_to_the_rows_of_an_uninterrupted_run(tmp_path, new_backend):
+    uninterrupted = Project(tmp_path / "a", new_backend(tmp_path / "a"))
     assert uninterrupted.run_model("alpha").success
     expected = uninterrupted.query("SELECT conversation_id, instruction, fingerprint FROM instructions ORDER BY 1")
 
-    resumed = Project(tmp_path / "b")
+    resumed = Project(tmp_path / "b", new_backend(tmp_path / "b"))
     log = tmp_path / "requests.log"
     first = resumed.run_model("alpha", FakeEngineResource(fail_after_requests=8, request_log=str(log)))
     assert not first.success
@@ -177,14 +178,14 @@ def test_a_night_waits_for_a_partition_redone_after_its_later_stages(finished):
     assert finished.snapshot()["exports"] == before["exports"]
 
 
-def test_a_model_never_materialised_blocks_the_night(tmp_path):
-    project = Project(tmp_path)
+def test_a_model_never_materialised_blocks_the_night(tmp_path, backend):
+    project = Project(tmp_path, backend)
     assert project.run_model("alpha").success
     night = project.run_night()
     assert not night.success
     assert "beta|2026-11-20 raw_instructions: never materialised" in failures(night)[0]
     assert project.query("SELECT count(*) FROM curated_rows") == [(0,)]
-    assert not (project.warehouse.parent / "exports" / "2026-11-20").exists()
+    assert not (project.warehouse.exports_root / "2026-11-20").exists()
 
 
 def test_a_model_removed_from_the_catalogue_is_left_out_of_the_night_and_pruned_on_request(finished, monkeypatch):
@@ -198,7 +199,8 @@ def test_a_model_removed_from_the_catalogue_is_left_out_of_the_night_and_pruned_
     from magpie_dagster.defs import cli
 
     monkeypatch.setenv("MAGPIE_CATALOGUE", str(finished.catalogue))
-    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(finished.warehouse))
+    for variable, value in finished.backend.environment().items():
+        monkeypatch.setenv(variable, value)
     assert cli.main(["prune", "--model", "alpha"]) == 2, "a key still in the catalogue is refused"
     assert cli.main(["prune", "--model", "beta"]) == 0
     assert finished.query("SELECT count(*) FROM instructions WHERE model = 'beta'") == [(0,)]
@@ -229,10 +231,11 @@ print(list(outcome.failed_steps.values())[0])
 """
 
 
-def test_a_disk_that_fills_up_mid_run_keeps_the_partition_and_exits_2(finished):
+def test_a_disk_that_fills_up_mid_run_keeps_the_partition_and_exits_2(tmp_path):
+    finished = finish(Project(tmp_path))  # the DuckDB file: its size is what the limit bounds
     before = finished.snapshot()
     completed = subprocess.run(
-        [sys.executable, "-c", FILL_THE_DISK_MID_RUN, str(finished.catalogue), str(finished.warehouse)],
+        [sys.executable, "-c", FILL_THE_DISK_MID_RUN, str(finished.catalogue), str(finished.warehouse.path)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -241,7 +244,7 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_partition_and_exits_2(finished):
     code, cause = completed.stdout.strip().splitlines()[-2:]
     assert code == "2"
     assert cause.startswith(
-        f"Partition alpha|2026-11-20 (raw_instructions): Writing the warehouse {finished.warehouse}"
+        f"Partition alpha|2026-11-20 (raw_instructions): Writing the warehouse {finished.warehouse.path}"
     )
     assert "If the disk is full, free space and run again" in cause
     after = finished.snapshot()  # the file is readable; batches stored before the disk filled are kept

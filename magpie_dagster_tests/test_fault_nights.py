@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.servers import (
     FAULTS,
     SLOW_FAULTS,
@@ -76,7 +77,7 @@ def night(tmp_path_factory) -> Night:
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_a_finished_night_survives_a_rerun_under_a_server_fault(night, mode):
-    before = night_snapshot(night.warehouse)
+    before = night_snapshot(Warehouse(night.warehouse))
     assert before["tables"]["instructions"] and before["exports"]["2026-11-20/sharegpt.jsonl"]
     if mode == "refused":
         completed, took = night.run(f"http://127.0.0.1:{free_loopback_port()}/v1", "--fresh")
@@ -91,8 +92,8 @@ def test_a_finished_night_survives_a_rerun_under_a_server_fault(night, mode):
     assert "Model entry 'served'" in failed[0] or "Cannot reach" in failed[0] or "served" in failed[0]
     assert any("Night 2026-11-20 was not built" in line for line in failed)
     assert "Traceback" not in completed.stdout
-    assert night_snapshot(night.warehouse) == before
+    assert night_snapshot(Warehouse(night.warehouse)) == before
     assert CANARY not in completed.stdout + completed.stderr
-    assert CANARY not in table_text(night.warehouse)
+    assert CANARY not in table_text(Warehouse(night.warehouse))
     leaked = [path for path in night.home.rglob("*") if path.is_file() and CANARY.encode() in path.read_bytes()]
     assert leaked == []

@@ -1,4 +1,4 @@
-"""The generation assets materialised by Dagster, per partition, on a temporary DuckDB file (fake engine)."""
+"""The generation assets materialised by Dagster, per partition, on both backends (fake engine)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import textwrap
 import dagster as dg
 import pytest
 
-from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import failure_cause
-from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -39,17 +37,15 @@ retries: {max_retries: 1, delay_s: 0.1}
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, backend):
     catalogue_path = tmp_path / "catalogue.yaml"
     catalogue_path.write_text(textwrap.dedent(CATALOGUE))
-    return catalogue_path, tmp_path / "warehouse.duckdb"
+    return catalogue_path, backend
 
 
 def materialise(project, model: str, engines: FakeEngineResource | None = None, raise_on_error: bool = True):
-    catalogue_path, warehouse_path = project
-    defs = build_definitions(
-        catalogue_path, warehouse_path, engines=engines or FakeEngineResource(), embedder=FakeEmbedderResource()
-    )
+    catalogue_path, backend = project
+    defs = backend.definitions(catalogue_path, engines or FakeEngineResource(), FakeEmbedderResource())
     job = defs.resolve_job_def("magpie_job")
     return job.execute_in_process(
         partition_key=model_date_key(model, NIGHT),
@@ -59,7 +55,7 @@ def materialise(project, model: str, engines: FakeEngineResource | None = None, 
 
 
 def query(project, sql: str, parameters=()):
-    with Warehouse(project[1]).connect(read_only=True) as connection:
+    with project[1].warehouse().connect(read_only=True) as connection:
         return connection.execute(sql, list(parameters)).fetchall()
 
 

@@ -1,5 +1,6 @@
-"""The whole chain on a temporary warehouse with fakes: generation, tags and dedup per model, then the nightly
-curated subset, preference pairs and exports, which load with `datasets` and polars."""
+"""The whole chain with fakes, on both backends (a DuckDB file and a DuckLake on PostgreSQL): generation, tags and
+dedup per model, then the nightly curated subset, preference pairs and exports, which load with `datasets` and
+polars."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -37,15 +36,15 @@ preference: {samples: 3, max_instructions: 3}
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, backend):
     path = tmp_path / "catalogue.yaml"
     path.write_text(textwrap.dedent(CATALOGUE))
-    return path, tmp_path / "data" / "magpie.duckdb"
+    return path, backend
 
 
 def run_night(project, script="repetitive", nights=(NIGHT,)):
-    catalogue, warehouse = project
-    defs = build_definitions(catalogue, warehouse, FakeEngineResource(script=script), FakeEmbedderResource())
+    catalogue, backend = project
+    defs = backend.definitions(catalogue, FakeEngineResource(script=script), FakeEmbedderResource())
     instance = dg.DagsterInstance.ephemeral()
     results = []
     for night in nights:
@@ -64,7 +63,7 @@ def run_night(project, script="repetitive", nights=(NIGHT,)):
 
 
 def query(project, sql):
-    with Warehouse(project[1]).connect(read_only=True) as connection:
+    with project[1].warehouse().connect(read_only=True) as connection:
         return connection.execute(sql).fetchall()
 
 
@@ -93,7 +92,7 @@ def test_exports_load_with_datasets_and_polars(project):
     assert all(result.success for result in run_night(project))
     from datasets import load_dataset
 
-    directory = project[1].parent / "exports" / NIGHT.isoformat()
+    directory = project[1].exports_path / NIGHT.isoformat()
     sharegpt = load_dataset("json", data_files=str(directory / "sharegpt.jsonl"), split="train")
     messages = load_dataset("json", data_files=str(directory / "messages.jsonl"), split="train")
     parquet = load_dataset("parquet", data_files=str(directory / "curated.parquet"), split="train")
@@ -125,8 +124,8 @@ def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(pr
         "JOIN dedup_nearest n ON n.conversation_id = f.conversation_id",
     )
     assert {row[1] for row in rows} == {NIGHT}, "after the backfill, the earlier night's rows are first of group"
-    catalogue, warehouse = project
-    defs = build_definitions(catalogue, warehouse, FakeEngineResource(script="repetitive"), FakeEmbedderResource())
+    catalogue, backend = project
+    defs = backend.definitions(catalogue, FakeEngineResource(script="repetitive"), FakeEmbedderResource())
     assert (
         defs.resolve_job_def("nightly_curation_job")
         .execute_in_process(  # re-curate the later night

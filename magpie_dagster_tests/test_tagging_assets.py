@@ -1,4 +1,4 @@
-"""The tagging asset materialised per partition on a temporary DuckDB file, with the deterministic fake judge."""
+"""The tagging asset materialised per partition on both backends, with the deterministic fake judge."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import textwrap
 import dagster as dg
 import pytest
 
-from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.judging import tags as tag_specs
 from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
-from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -28,17 +26,15 @@ judging:
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, backend):
     catalogue_path = tmp_path / "catalogue.yaml"
     catalogue_path.write_text(textwrap.dedent(CATALOGUE))
-    return catalogue_path, tmp_path / "warehouse.duckdb"
+    return catalogue_path, backend
 
 
 def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags")):
-    catalogue_path, warehouse_path = project
-    defs = build_definitions(
-        catalogue_path, warehouse_path, engines=engines or FakeEngineResource(), embedder=FakeEmbedderResource()
-    )
+    catalogue_path, backend = project
+    defs = backend.definitions(catalogue_path, engines or FakeEngineResource(), FakeEmbedderResource())
     return defs.resolve_job_def("magpie_job").execute_in_process(
         partition_key=model_date_key("alpha", NIGHT),
         instance=dg.DagsterInstance.ephemeral(),
@@ -60,7 +56,7 @@ def checks(result):
 
 
 def query(project, sql):
-    with Warehouse(project[1]).connect(read_only=True) as connection:
+    with project[1].warehouse().connect(read_only=True) as connection:
         return connection.execute(sql).fetchall()
 
 

@@ -11,8 +11,9 @@ import duckdb
 import pytest
 
 from magpie_dagster.storage import generation_store, leases
+from magpie_dagster.storage.errors import WarehouseError
 from magpie_dagster.storage.schema import DDL, INSTRUCTIONS, RESPONSES, UNIQUE_KEYS
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)
 

@@ -21,10 +21,11 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.domain.sampling_plan import partition_label
-from magpie_dagster.settings import catalogue_path, warehouse_path
+from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
 from magpie_dagster.storage import curation_store, summary
+from magpie_dagster.storage.errors import WarehouseError
 from magpie_dagster.storage.prune import prune_model
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError
+from magpie_dagster.storage.warehouse import Warehouse
 
 DEFAULT_DAGSTER_HOME = Path("data") / "dagster_home"
 TERMINATED = 128 + 15  # the shell's exit code for a process ended by SIGTERM
@@ -59,7 +60,7 @@ def _prune(model_key: str) -> int:
         raise CatalogueError(
             f"{model_key!r} is still in the catalogue {catalogue_path()}: remove it there first, then prune its rows."
         )
-    warehouse = Warehouse(warehouse_path())
+    warehouse = _warehouse()
     warehouse.check()
     removed = prune_model(warehouse, model_key)
     total = sum(removed.values())
@@ -75,7 +76,7 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
         catalogue.entry(key)
     if partition_date < catalogue.start_date:
         raise CatalogueError(f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}")
-    Warehouse(warehouse_path()).check()
+    _warehouse().check()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
     uses_llama_cpp = "llama_cpp" in catalogue.engines_in_use
@@ -118,16 +119,24 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
 
 def magpie_job() -> dg.JobDefinition:
     """The per-model job, rebuilt from the catalogue in each step's process (`dg.reconstructable`)."""
-    return build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(MAGPIE_JOB)
+    return _definitions().resolve_job_def(MAGPIE_JOB)
 
 
 def nightly_curation_job() -> dg.JobDefinition:
-    return build_definitions(catalogue_path(), warehouse_path()).resolve_job_def(NIGHTLY_CURATION_JOB)
+    return _definitions().resolve_job_def(NIGHTLY_CURATION_JOB)
+
+
+def _definitions() -> dg.Definitions:
+    return build_definitions(catalogue_path(), warehouse_location(), **warehouse_options())
+
+
+def _warehouse() -> Warehouse:
+    return Warehouse(warehouse_location(), **warehouse_options())
 
 
 def _print_summary(partition_date: dt.date, model_keys: list[str], catalogue_keys: list[str]) -> None:
-    warehouse = Warehouse(warehouse_path())
-    if not warehouse.path.exists():
+    warehouse = _warehouse()
+    if not warehouse.exists():
         return
     for key in model_keys:
         print(summary.partition_summary(warehouse, key, partition_date))

@@ -20,10 +20,14 @@ from magpie_dagster.domain.catalogue import load_catalogue
 
 def build_definitions(
     catalogue_path: str | Path,
-    warehouse_path: str | Path,
+    warehouse_location: str | Path,
     engines: EngineResource | None = None,
     embedder: EmbedderResource | None = None,
+    *,
+    lake_data_path: str | None = None,
+    exports_path: str | Path | None = None,
 ) -> dg.Definitions:
+    """`warehouse_location`: a DuckDB file, or `ducklake:postgres:<conninfo>` with `lake_data_path`."""
     catalogue = load_catalogue(catalogue_path)
     partitions_def = build_model_date_partitions(catalogue)
     nights = build_nights(catalogue)
@@ -41,7 +45,11 @@ def build_definitions(
         sensors=[build_native_crash_sensor(catalogue)],
         resources={
             "catalogue": CatalogueResource(path=str(catalogue_path)),
-            "warehouse": WarehouseResource(path=str(warehouse_path)),
+            "warehouse": WarehouseResource(
+                path=str(warehouse_location),
+                lake_data_path=lake_data_path,
+                exports_path=str(exports_path) if exports_path else None,
+            ),
             "engines": engines or EngineResource(),
             "embedder": embedder or EmbedderResource(),
         },

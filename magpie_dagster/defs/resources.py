@@ -26,18 +26,26 @@ class CatalogueResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file every stage writes to (default `data/magpie.duckdb`).
+    """The warehouse every stage writes to: a DuckDB file (default `data/magpie.duckdb`) or, for writers on
+    several machines, `ducklake:postgres:<conninfo>` with `lake_data_path` (see `storage/lake.py`).
 
     `lease_ttl_s`: how long a run on another machine that stopped renewing its partition's lease (killed,
     preempted) keeps it; on the same machine a lease is free as soon as its process is gone.
     """
 
     path: str
+    lake_data_path: str | None = None
+    exports_path: str | None = None
     lock_timeout_s: float = 120.0
     lease_ttl_s: float = 600.0
 
     def get(self) -> Warehouse:
-        return Warehouse(self.path, lock_timeout_s=self.lock_timeout_s)
+        return Warehouse(
+            self.path,
+            lock_timeout_s=self.lock_timeout_s,
+            lake_data_path=self.lake_data_path,
+            exports_path=self.exports_path,
+        )
 
 
 class EngineResource(dg.ConfigurableResource):

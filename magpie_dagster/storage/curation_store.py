@@ -13,7 +13,7 @@ from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW
-from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch
+from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch, upsert
 
 _NIGHT_ROWS = f"""
 SELECT i.conversation_id, i.model, i.partition_date, i.instruction, r.response, r.conversations, r.turns,
@@ -65,11 +65,8 @@ def replace_decisions(
     with warehouse.transaction() as connection:
         lease.assert_held(connection)
         replace_scope(connection, CURATED, "night = ?", [night], batch)
-        connection.execute(
-            f"INSERT OR REPLACE INTO {CURATION_RUNS} (night, recipe, skipped_rules, preference_ties) "
-            "VALUES (?, ?, ?, NULL)",
-            [night, recipe, json.dumps(dict(skipped_rules))],
-        )
+        run = {"night": night, "recipe": recipe, "skipped_rules": json.dumps(dict(skipped_rules))}
+        upsert(connection, CURATION_RUNS, typed_batch(connection, CURATION_RUNS, [run]))
 
 
 def curation_summary(warehouse: Warehouse, night: dt.date) -> tuple[str, dict[str, int], dict[str, str], int]:

@@ -17,13 +17,20 @@ import time
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
+from magpie_dagster.storage.errors import WarehouseError
 from magpie_dagster.storage.lease_schema import LEASES
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError, dict_rows
+from magpie_dagster.storage.warehouse import Warehouse, dict_rows, upsert
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 DEFAULT_TTL_S = 600.0
 HEARTBEAT_EVERY_S = 30.0
+_LEASE_ROW = pa.schema(
+    [(name, pa.string()) for name in ("stage", "partition_key", "run_id", "holder", "status")]
+    + [(name, pa.timestamp("us")) for name in ("started_at", "heartbeat_at", "finished_at")]
+    + [("detail", pa.string())]
+)
 
 
 class LeaseHeld(WarehouseError):
@@ -92,11 +99,16 @@ def acquire(
             ).fetchone()
             if row is None or row[2] != RUNNING or row[0] == run_id or not _alive(row[1], row[4], ttl_s):
                 now = _now()
-                connection.execute(
-                    f"INSERT OR REPLACE INTO {LEASES} BY NAME SELECT ? AS stage, ? AS partition_key, ? AS run_id, "
-                    "? AS holder, ? AS status, ? AS started_at, ? AS heartbeat_at, NULL AS finished_at, NULL AS detail",
-                    [stage, partition_key, run_id, lease.holder, RUNNING, now, now],
-                )
+                taken = {
+                    "stage": stage,
+                    "partition_key": partition_key,
+                    "run_id": run_id,
+                    "holder": lease.holder,
+                    "status": RUNNING,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                }
+                upsert(connection, LEASES, pa.Table.from_pylist([taken], schema=_LEASE_ROW))
                 return lease
         if time.monotonic() >= deadline:
             other_run, holder, _, started_at, heartbeat_at = row

@@ -39,10 +39,10 @@ def night_summary(warehouse: Warehouse, night: dt.date) -> str:
             f"SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM {CURATED} WHERE night = ?", [night]
         ).fetchone()
         pairs = connection.execute(f"SELECT count(*) FROM {PREFERENCE} WHERE night = ?", [night]).fetchone()[0]
-    exports = night_directory(warehouse.path, night)
+    exports = night_directory(warehouse.exports_root, night)
     return (
         f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
-        f"warehouse {warehouse.path}, exports {exports}"
+        f"warehouse {warehouse.label}, exports {exports}"
     )
 
 

@@ -1,11 +1,13 @@
-"""The DuckDB file every stage writes to.
+"""The warehouse every stage writes to: one DuckDB file (the default) or a DuckLake for many writers.
 
 DuckDB allows one writer process per file, so no connection is held while a model generates: each write
 opens the file, runs one short transaction and closes it, retrying while another process holds the lock.
-Within a process, connections are taken one at a time (a lease's heartbeat thread shares the file).
+Within a process, connections are taken one at a time (a lease's heartbeat thread shares the file). A lake
+(`storage/lake.py`) is attached once per process, and its write transactions take the lake's write lock.
 
-The file records its schema version; a path that is not this project's warehouse (a directory, another kind
-of file, someone else's database, a newer schema) is refused with a message that names it, before any write.
+The warehouse records its schema version; a location that is not this project's warehouse (a directory,
+another kind of file, someone else's database, a newer schema) is refused with a message that names it,
+before any write.
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed
+from magpie_dagster.storage.lake import LAKE_ALIAS, lake_cursor, parse_lake, write_lock
 from magpie_dagster.storage.schema import (
     DDL,
     MARKER_TABLE,
@@ -35,24 +39,43 @@ _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
 # DuckDB refuses a second connection to a file open in this process with another configuration (read-only vs
 # read-write), so the process's connections are taken one at a time; each is short.
 _PROCESS_LOCK = threading.RLock()
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse file could not be opened or written; the message names the file and what to do."""
-
-
-class WarehouseWriteFailed(WarehouseError):
-    """A write to the warehouse failed at the file (a full disk, a file size limit); it was rolled back."""
+DEFAULT_EXPORTS = Path("data") / "exports"
 
 
 class Warehouse:
-    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
-        self.path = Path(path)
+    """`location` is a DuckDB file path, or `ducklake:postgres:<conninfo>` for a lake (whose new data files go
+    to `lake_data_path`). Exports go to `exports_path`, by default `exports/` beside the file (`data/exports`
+    for a lake)."""
+
+    def __init__(
+        self,
+        location: str | Path,
+        lock_timeout_s: float = 120.0,
+        *,
+        lake_data_path: str | None = None,
+        exports_path: str | Path | None = None,
+    ) -> None:
+        self.lake = parse_lake(str(location), lake_data_path)
+        self.path = None if self.lake else Path(location)
         self.lock_timeout_s = lock_timeout_s
+        self.label = self.lake.label if self.lake else str(self.path)
+        self.exports_root = Path(exports_path or (self.path.parent / "exports" if self.path else DEFAULT_EXPORTS))
+
+    def exists(self) -> bool:
+        """Whether anything was ever written (a lake is attached, and created, on first use)."""
+        return self.lake is not None or self.path.exists()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; waits (with backoff) while another process holds the write lock."""
+        if self.lake:
+            with _PROCESS_LOCK, self._failures_named():
+                cursor = lake_cursor(self.lake)
+                try:
+                    yield cursor
+                finally:
+                    cursor.close()
+            return
         if self.path.is_dir():
             raise WarehouseError(
                 f"The warehouse path {self.path} is a directory: set MAGPIE_WAREHOUSE to a file, e.g. "
@@ -68,25 +91,28 @@ class Warehouse:
         with _PROCESS_LOCK:
             connection = self._open(read_only)
             try:
-                yield connection
-            except (duckdb.IOException, duckdb.TransactionException) as error:  # a full disk fails the commit
-                raise self._write_failed(error) from None
+                with self._failures_named():
+                    yield connection
             finally:
-                try:
+                with self._failures_named():
                     connection.close()  # the checkpoint on close writes the file too
-                except duckdb.Error as error:
-                    raise self._write_failed(error) from None
 
-    def _write_failed(self, error: duckdb.Error) -> WarehouseWriteFailed:
-        return WarehouseWriteFailed(
-            f"Writing the warehouse {self.path} failed: {_first_line(error)}. If the disk is full, free space and "
-            "run again: the transaction in flight was rolled back, earlier ones are kept."
-        )
+    @contextmanager
+    def _failures_named(self) -> Iterator[None]:
+        """A failed write (a full disk fails the commit) becomes a `WarehouseWriteFailed` naming the warehouse."""
+        try:
+            yield
+        except (duckdb.IOException, duckdb.TransactionException) as error:
+            raise WarehouseWriteFailed(
+                f"Writing the warehouse {self.label} failed: {_first_line(error)}. If the disk is full, free "
+                "space and run again: the transaction in flight was rolled back, earlier ones are kept."
+            ) from None
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction: committed when the block ends, rolled back (nothing written) if it raises."""
-        with self.connect() as connection:
+        lake_lock = write_lock(self.lake, self.lock_timeout_s) if self.lake else nullcontext()
+        with _PROCESS_LOCK, lake_lock, self.connect() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
@@ -94,7 +120,7 @@ class Warehouse:
             except duckdb.ConstraintException as error:
                 _rollback(connection)
                 raise WarehouseError(
-                    f"Nothing was written to {self.path}: {_first_line(error)} (a row with this key is already "
+                    f"Nothing was written to {self.label}: {_first_line(error)} (a row with this key is already "
                     "stored; two writers of one partition?)"
                 ) from None
             except BaseException:
@@ -120,44 +146,53 @@ class Warehouse:
                 delay = min(delay * 2, 2.0)
 
     def check(self) -> None:
-        """Without writing anything: refuses a path that is not this project's warehouse (or a newer one)."""
-        if not self.path.exists() and not self.path.is_symlink():
+        """Without writing anything: refuses a location that is not this project's warehouse (or a newer one)."""
+        if self.path and not self.path.exists() and not self.path.is_symlink():
             return
         with self.connect(read_only=True) as connection:
-            _check_ownership(connection, self.path)
+            _check_ownership(connection, self.label)
 
     def ensure_schema(self) -> None:
         """Creates the tables, views and unique keys, and upgrades an older warehouse in place, in one transaction."""
         with self.transaction() as connection:
-            _check_ownership(connection, self.path)
+            _check_ownership(connection, self.label)
             for statement in DDL:
                 connection.execute(statement)
-            indexed = {name for (name,) in connection.execute("SELECT table_name FROM duckdb_indexes()").fetchall()}
-            for table in UNIQUE_KEYS.keys() - indexed:  # scanned once, when the key is added
-                duplicates = connection.execute(duplicate_keys_query(table)).fetchall()
-                if duplicates:
-                    raise WarehouseError(
-                        f"The warehouse {self.path} holds duplicate rows in table {table} (written by an older "
-                        f"magpie-dagster), so its unique key ({', '.join(UNIQUE_KEYS[table])}) cannot be added: "
-                        f"e.g. {duplicates[0][:-1]} x{duplicates[0][-1]}. Nothing was changed. Delete the extra "
-                        f"copies (`{duplicate_keys_query(table)}` lists them) or start a new warehouse file."
-                    )
-                connection.execute(unique_index_ddl(table))
+            if not self.lake:  # a lake has no indexes: its writes replace rows by key under the write lock
+                self._add_unique_keys(connection)
             connection.execute(f"DELETE FROM {MARKER_TABLE} WHERE schema_version < ?", [SCHEMA_VERSION])
             if connection.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone()[0] == 0:
                 connection.execute(f"INSERT INTO {MARKER_TABLE} (schema_version) VALUES (?)", [SCHEMA_VERSION])
+
+    def _add_unique_keys(self, connection: duckdb.DuckDBPyConnection) -> None:
+        indexed = {name for (name,) in connection.execute("SELECT table_name FROM duckdb_indexes()").fetchall()}
+        for table in UNIQUE_KEYS.keys() - indexed:  # scanned once, when the key is added
+            duplicates = connection.execute(duplicate_keys_query(table)).fetchall()
+            if duplicates:
+                raise WarehouseError(
+                    f"The warehouse {self.label} holds duplicate rows in table {table} (written by an older "
+                    f"magpie-dagster), so its unique key ({', '.join(UNIQUE_KEYS[table])}) cannot be added: "
+                    f"e.g. {duplicates[0][:-1]} x{duplicates[0][-1]}. Nothing was changed. Delete the extra "
+                    f"copies (`{duplicate_keys_query(table)}` lists them) or start a new warehouse file."
+                )
+            connection.execute(unique_index_ddl(table))
 
 
 def upsert(connection: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
     """Inserts `rows`, each replacing the stored row with its key.
 
-    DuckDB refuses to delete a key and insert it again in one transaction (its unique indexes check eagerly),
-    so replacement is `INSERT OR REPLACE` on the table's unique key, never DELETE then INSERT.
+    In a file, DuckDB refuses to delete a key and insert it again in one transaction (its unique indexes check
+    eagerly), so replacement is `INSERT OR REPLACE` on the table's unique key. A lake has no unique keys:
+    there the rows with the incoming keys are deleted, then the rows inserted (under the lake's write lock).
     """
     stamped = ", current_timestamp AS created_at" if table in STAMPED_TABLES else ""  # a replaced row is new
     connection.register("incoming", rows)
     try:
-        connection.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT *{stamped} FROM incoming")
+        if _in_lake(connection):
+            connection.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM incoming WHERE {_same_key(table)})")
+            connection.execute(f"INSERT INTO {table} BY NAME SELECT *{stamped} FROM incoming")
+        else:
+            connection.execute(f"INSERT OR REPLACE INTO {table} BY NAME SELECT *{stamped} FROM incoming")
     finally:
         connection.unregister("incoming")
 
@@ -167,15 +202,23 @@ def replace_scope(connection: duckdb.DuckDBPyConnection, table: str, scope: str,
     upserted, then the scope's rows whose key is not among them deleted (in this order: DuckDB 1.5 refuses an
     upsert after a DELETE on the same table in one transaction). Returns how many rows were deleted."""
     upsert(connection, table, rows)
-    same_key = " AND ".join(f"incoming.{column} = {table}.{column}" for column in UNIQUE_KEYS[table])
     connection.register("incoming", rows)
     try:
         deleted = connection.execute(
-            f"DELETE FROM {table} WHERE ({scope}) AND NOT EXISTS (SELECT 1 FROM incoming WHERE {same_key})", params
+            f"DELETE FROM {table} WHERE ({scope}) AND NOT EXISTS (SELECT 1 FROM incoming WHERE {_same_key(table)})",
+            params,
         ).fetchone()[0]
     finally:
         connection.unregister("incoming")
     return int(deleted)
+
+
+def _same_key(table: str) -> str:
+    return " AND ".join(f"incoming.{column} = {table}.{column}" for column in UNIQUE_KEYS[table])
+
+
+def _in_lake(connection: duckdb.DuckDBPyConnection) -> bool:
+    return connection.execute("SELECT current_database()").fetchone()[0] == LAKE_ALIAS
 
 
 def typed_batch(connection: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
@@ -205,7 +248,7 @@ def _bad_column(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> str:
     return "(unknown)"
 
 
-def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _check_ownership(connection: duckdb.DuckDBPyConnection, label: str) -> None:
     """A warehouse records its schema version; a database without one that holds tables of its own is someone
     else's, and one written by a newer schema is refused, so nothing is written where it does not belong. A file
     that opens but cannot be read (damaged past its header) is refused too."""
@@ -213,7 +256,8 @@ def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
         tables = {
             name
             for (name,) in connection.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_schema = 'main'"
             ).fetchall()
         }
         version = (
@@ -222,11 +266,11 @@ def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
             else None
         )
     except duckdb.Error as error:
-        raise _unreadable(path, error) from None
+        raise _unreadable(label, error) from None
     if MARKER_TABLE in tables:
         if version is not None and version > SCHEMA_VERSION:
             raise WarehouseError(
-                f"The warehouse {path} has schema version {version}, newer than this magpie-dagster's "
+                f"The warehouse {label} has schema version {version}, newer than this magpie-dagster's "
                 f"{SCHEMA_VERSION}: upgrade magpie-dagster, or point MAGPIE_WAREHOUSE at another file."
             )
         return
@@ -234,14 +278,14 @@ def _check_ownership(connection: duckdb.DuckDBPyConnection, path: Path) -> None:
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise WarehouseError(
-            f"{path} is a DuckDB database this project did not create (it holds {shown}); nothing was written "
+            f"{label} is a DuckDB database this project did not create (it holds {shown}); nothing was written "
             "to it. Point MAGPIE_WAREHOUSE at a new file, e.g. data/magpie.duckdb."
         )
 
 
-def _unreadable(path: Path, error: duckdb.Error) -> WarehouseError:
+def _unreadable(label: str | Path, error: duckdb.Error) -> WarehouseError:
     return WarehouseError(
-        f"Cannot open the warehouse {path}: {_first_line(error)}. It is not a DuckDB database this project can "
+        f"Cannot open the warehouse {label}: {_first_line(error)}. It is not a DuckDB database this project can "
         "read (another kind of file, truncated or damaged), and it was left as it is: restore it from a backup or "
         "point MAGPIE_WAREHOUSE at a new file."
     )
@@ -255,6 +299,3 @@ def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-__all__ = ["Warehouse", "WarehouseError", "WarehouseWriteFailed"]

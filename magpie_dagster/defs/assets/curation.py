@@ -146,8 +146,8 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     ) -> dg.MaterializeResult:
         night = dt.date.fromisoformat(context.partition_key)
         models = catalogue.catalogue.model_keys
-        target = night_directory(warehouse.path, night)
         with stage_run(context, warehouse) as run:
+            target = night_directory(run.store.exports_root, night)
             corpus = curation_store.night_rows(run.store, night, models)
             subset = curation_store.curated_subset(run.store, night, models)
             pairs = curation_store.preference_pairs(run.store, night)

@@ -19,8 +19,9 @@ from magpie_dagster.defs.resources import WarehouseResource
 from magpie_dagster.domain.chat_templates import ChatTemplateError
 from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.storage import leases
+from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed
 from magpie_dagster.storage.leases import Lease, LeaseHeld
-from magpie_dagster.storage.warehouse import Warehouse, WarehouseError, WarehouseWriteFailed
+from magpie_dagster.storage.warehouse import Warehouse
 
 EXPECTED_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
 EXIT_CODE = "exit_code"  # failure metadata: what `magpie-dagster run` exits with when this step fails

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 
-def night_directory(warehouse_path: Path, night: dt.date) -> Path:
-    """Where a night's exports are published: `exports/<date>/` beside the warehouse file."""
-    return Path(warehouse_path).parent / "exports" / night.isoformat()
+def night_directory(exports_root: Path, night: dt.date) -> Path:
+    """Where a night's exports are published: `<exports root>/<date>/`."""
+    return Path(exports_root) / night.isoformat()
 
 
 def staging_directory(target: Path, run_id: str) -> Path:
