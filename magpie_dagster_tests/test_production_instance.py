@@ -1,11 +1,17 @@
 """The shipped production instance (`deploy/dagster.yaml`) on a real PostgreSQL: runs and events are stored there,
-runs are queued, one run per partition (model x date, or night) at a time, a bounded number in total, and a run
-whose worker died is launched again."""
+runs are queued, one run per partition (model x date, or night) and per model at a time, a bounded number in total,
+a run whose worker died is launched again, and a backfill through the real daemon keeps to the engine pool."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,7 +20,7 @@ from dagster._utils.tags import TagConcurrencyLimitsCounter  # the queue daemon'
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster_tests.postgres import postgres_server
+from magpie_dagster.defs.pools import ENGINE_POOL
 
 SHIPPED = Path(__file__).parent.parent / "deploy" / "dagster.yaml"
 NIGHT = dt.date(2026, 11, 20)
@@ -24,12 +30,6 @@ models:
   - {key: alpha, engine: llama_cpp, model: a.gguf, template: smollm2}
   - {key: beta, engine: llama_cpp, model: b.gguf, template: qwen2.5}
 """
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with postgres_server() as server:
-        yield server
 
 
 @pytest.fixture
@@ -83,5 +83,78 @@ def test_a_second_run_of_a_partition_waits_while_other_partitions_start(instance
     assert queue.is_blocked(runs("magpie_job", model_date_key("alpha", NIGHT)))
     assert queue.is_blocked(runs("nightly_curation_job", NIGHT.isoformat()))
     assert not queue.is_blocked(runs("magpie_job", model_date_key("beta", NIGHT)))
-    assert not queue.is_blocked(runs("magpie_job", model_date_key("alpha", NIGHT + dt.timedelta(1))))
+    assert queue.is_blocked(runs("magpie_job", model_date_key("alpha", NIGHT + dt.timedelta(1)))), "one per model"
     assert not queue.is_blocked(runs("nightly_curation_job", (NIGHT + dt.timedelta(1)).isoformat()))
+
+
+def test_runs_that_drive_a_model_share_one_pool_slot_by_default(instance):
+    pools = instance.get_concurrency_config().pool_config
+    assert pools.pool_granularity.value == "run" and pools.default_pool_limit == 1
+
+
+@pytest.mark.slow
+def test_a_backfill_through_the_real_daemon_runs_one_engine_run_at_a_time(tmp_path, postgres):
+    """Four partitions of two models backfilled at once. The tag limits alone would start alpha and beta together;
+    the `model_engine` pool (limit 1) lets the daemon start one run at a time."""
+    server = dataclasses.replace(postgres, database="backfill")
+    postgres.query("CREATE DATABASE backfill")
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(SHIPPED, home / "dagster.yaml")
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(CATALOGUE.replace("template: smollm2}", "template: smollm2, instructions_per_batch: 4}")
+                         .replace("template: qwen2.5}", "template: qwen2.5, instructions_per_batch: 4}"))  # fmt: skip
+    workspace = tmp_path / "workspace.yaml"
+    repository = Path(__file__).parent.parent
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: magpie_dagster_tests.daemon_location\n"
+        f"      working_directory: {repository}\n"
+    )
+    environment = {
+        **os.environ,
+        **server.environment(),
+        "DAGSTER_HOME": str(home),
+        "MAGPIE_CATALOGUE": str(catalogue),
+        "MAGPIE_WAREHOUSE": str(tmp_path / "data" / "magpie.duckdb"),
+        "PYTHONPATH": str(repository),
+    }
+    partitions = [model_date_key(model, NIGHT + dt.timedelta(days)) for model in ("alpha", "beta") for days in (0, 1)]
+    bin_directory = Path(sys.executable).parent
+    daemon = subprocess.Popen(
+        [bin_directory / "dagster-daemon", "run", "-w", workspace], env=environment,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        subprocess.run(
+            [bin_directory / "dagster", "job", "backfill", "-w", workspace, "-j", "magpie_job", "--noprompt",
+             "--partitions", ",".join(partitions)],
+            env=environment, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        records = _wait_for_runs(server, home, count=len(partitions), timeout_s=900)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+    assert sorted(record.dagster_run.tags["dagster/partition"] for record in records) == sorted(partitions)
+    assert {record.dagster_run.status for record in records} == {dg.DagsterRunStatus.SUCCESS}
+    assert all(ENGINE_POOL in record.dagster_run.run_op_concurrency.all_pools for record in records)
+    spans = sorted((record.start_time, record.end_time) for record in records)
+    overlapping = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1]]
+    assert not overlapping, f"runs overlapped although the engine pool holds one: {overlapping}"
+
+
+def _wait_for_runs(server, home: Path, count: int, timeout_s: float) -> list:
+    previous = os.environ.copy()
+    os.environ.update(server.environment())
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                records = instance.get_run_records()
+                if len(records) == count and all(record.dagster_run.is_finished for record in records):
+                    return records
+                time.sleep(2)
+            states = [(r.dagster_run.tags.get("dagster/partition"), r.dagster_run.status.value) for r in records]
+            raise AssertionError(f"the backfill did not finish in {timeout_s:.0f} s: {states}")
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)

@@ -8,6 +8,7 @@ import dagster as dg
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.assets.tag_jobs import reward_model_client
+from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.curation.recipe import apply_recipe
 from magpie_dagster.domain.exports import formats
@@ -92,6 +93,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
         partitions_def=nights,
         group_name=CURATION_GROUP,
         kinds={"duckdb", "python"},
+        pool=ENGINE_POOL,
         automation_condition=dg.AutomationCondition.eager(),
         description=(
             "For curated instructions: k responses sampled from their own generator, scored by the catalogue's "

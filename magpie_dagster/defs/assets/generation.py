@@ -12,6 +12,7 @@ from pydantic import Field
 
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import GeneratorEntry, RetrySettings
 from magpie_dagster.domain.completion import GenerationEngine
@@ -57,6 +58,7 @@ def build_generation_assets(
         partitions_def=partitions_def,
         group_name=GENERATION_GROUP,
         kinds={"duckdb", "python"},
+        pool=ENGINE_POOL,
         retry_policy=retry_policy,
         description=(
             "User instructions sampled from each model's pre-query template alone (Magpie step 1), sanitised, "
@@ -109,6 +111,7 @@ def build_generation_assets(
         partitions_def=partitions_def,
         group_name=GENERATION_GROUP,
         kinds={"duckdb", "python"},
+        pool=ENGINE_POOL,
         retry_policy=retry_policy,
         description=(
             "The same model's answer to every kept instruction (Magpie step 2), rendered with its chat template "

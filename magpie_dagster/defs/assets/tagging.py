@@ -7,6 +7,7 @@ import dagster as dg
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
 from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.judging.checks import failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
@@ -27,6 +28,7 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         partitions_def=partitions_def,
         group_name=TAGGING_GROUP,
         kinds={"duckdb", "python"},
+        pool=ENGINE_POOL,
         check_specs=[
             dg.AssetCheckSpec(
                 PARSE_FAILURE_CHECK,
