@@ -33,6 +33,7 @@ LAKE_ALIAS = "magpie_lake"
 # pg_advisory_lock's key for "writing this lake" (any 64-bit number, the same in every writer).
 WRITE_LOCK_KEY = 0x6D61677069650001
 _EXTENSION_VERSION = f"v{duckdb.__version__}"
+_REACH_HINT = " Check that PostgreSQL runs there, the database exists (createdb) and PGPASSWORD (or ~/.pgpass) is set."
 _INSTALL_HINT = 'pip install -e ".[lake]" (duckdb-extension-ducklake, duckdb-extension-postgres, psycopg2-binary)'
 
 
@@ -126,7 +127,8 @@ def _lock_connection(lake: LakeLocation):
                     lake.catalog, keepalives=1, keepalives_idle=20, keepalives_interval=5, keepalives_count=4
                 )
             except psycopg2.Error as error:
-                raise WarehouseError(f"Cannot reach the catalog of the {lake.label}: {_first_line(error)}") from None
+                reason = _first_line(error).rstrip(".")
+                raise WarehouseError(f"Cannot reach the catalog of the {lake.label}: {reason}.{_REACH_HINT}") from None
             connection.autocommit = True
             _LOCK_CONNECTIONS[key] = connection
     return connection
@@ -143,7 +145,7 @@ def _attach(lake: LakeLocation) -> duckdb.DuckDBPyConnection:
         hint = (
             " The lake is new: set MAGPIE_LAKE_DATA_PATH to the directory (or bucket) for its data files."
             if "DATA_PATH" in str(error)
-            else " Check that PostgreSQL runs there, the database exists and PGPASSWORD (or ~/.pgpass) is set."
+            else _REACH_HINT
         )
         raise WarehouseError(f"Cannot attach the {lake.label}: {_first_line(error)}.{hint}") from None
     return connection
