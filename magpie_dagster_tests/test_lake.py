@@ -9,6 +9,7 @@ import pytest
 
 from magpie_dagster.storage.errors import WarehouseError
 from magpie_dagster.storage.lake import WRITE_LOCK_KEY, _extension_files
+from magpie_dagster.storage.schema import UNIQUE_KEYS
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.backends import lake_backend
 from magpie_dagster_tests.test_nightly_chain import CATALOGUE, NIGHT, run_night
@@ -70,3 +71,39 @@ def test_an_analyst_reads_the_lake_with_plain_duckdb_sql(tmp_path, postgres):
     assert tags == analyst.execute("SELECT count(*) FROM instructions WHERE drop_reason IS NULL").fetchone()[0] > 0
     with pytest.raises(duckdb.Error, match="read-only|read only"):
         analyst.execute("DELETE FROM instructions")
+
+
+def test_compact_merges_a_nights_small_commits_and_keeps_every_row(tmp_path, postgres, monkeypatch, capsys):
+    backend = lake_backend(tmp_path, postgres)
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(CATALOGUE)
+    assert all(result.success for result in run_night((catalogue, backend)))
+    tables = ("instructions", "responses", "judgements", "dedup_results", "curated_rows", "preference_pairs")
+
+    def contents() -> dict[str, list]:
+        with backend.warehouse().connect(read_only=True) as connection:
+            return {table: sorted(map(repr, connection.execute(f"SELECT * FROM {table}").fetchall()))
+                    for table in tables}  # fmt: skip
+
+    before = contents()
+    for variable, value in backend.environment().items():
+        monkeypatch.setenv(variable, value)
+    from magpie_dagster.defs import cli
+
+    assert cli.main(["compact", "--keep-days", "0"]) == 0
+    printed = capsys.readouterr().out
+    _, files_after = (int(n) for n in printed.split("data files ")[1].split(",")[0].split(" -> "))
+    snapshots_before, snapshots_after = (int(n) for n in printed.split("snapshots ")[1].split(" (")[0].split(" -> "))
+    assert "password" not in printed and printed.startswith("compacted DuckLake ducklake:postgres:dbname=lake_")
+    assert snapshots_before > 20 and snapshots_after == 1, printed
+    # Rows inlined in the catalog are written out and small files merged: at most one file per table remains.
+    assert files_after <= len(UNIQUE_KEYS) + 1, printed
+    assert contents() == before
+
+
+def test_compact_refuses_a_duckdb_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "magpie.duckdb"))
+    from magpie_dagster.defs import cli
+
+    assert cli.main(["compact"]) == 2
+    assert "is a DuckDB file: it is checkpointed at every write" in capsys.readouterr().err

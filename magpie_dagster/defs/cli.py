@@ -1,4 +1,5 @@
-"""`magpie-dagster run`: materialise the main job for one date partition of each catalogue model.
+"""`magpie-dagster run`: materialise the main job for one date partition of each catalogue model (and `prune`,
+`compact`: warehouse housekeeping).
 
 Runs are recorded in the Dagster instance at $DAGSTER_HOME (default `data/dagster_home`), so
 `DAGSTER_HOME=$PWD/data/dagster_home dagster dev` shows them in the UI afterwards.
@@ -24,6 +25,7 @@ from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
 from magpie_dagster.storage import curation_store, summary
 from magpie_dagster.storage.errors import WarehouseError
+from magpie_dagster.storage.maintenance import compact
 from magpie_dagster.storage.prune import prune_model
 from magpie_dagster.storage.warehouse import Warehouse
 
@@ -44,14 +46,31 @@ def main(argv: list[str] | None = None) -> int:
     )
     prune = commands.add_parser("prune", help="delete every row of a model key that is no longer in the catalogue")
     prune.add_argument("--model", required=True, help="the model key whose rows to delete")
+    compact = commands.add_parser(
+        "compact", help="compact a DuckLake warehouse after a backfill: merge small files, expire old snapshots"
+    )
+    compact.add_argument("--keep-days", type=int, default=7, help="days of snapshots kept for time travel (7)")
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "prune":
             return _prune(arguments.model)
+        if arguments.command == "compact":
+            return _compact(arguments.keep_days)
         return _run(arguments.date, arguments.models, arguments.fresh)
     except (CatalogueError, WarehouseError) as error:
         print(error, file=sys.stderr)
         return 2
+
+
+def _compact(keep_days: int) -> int:
+    warehouse = _warehouse()
+    warehouse.check()
+    done = compact(warehouse, keep_days)
+    print(
+        f"compacted {warehouse.label}: data files {done.before.data_files} -> {done.after.data_files}, "
+        f"snapshots {done.before.snapshots} -> {done.after.snapshots} (kept {keep_days} days for time travel)"
+    )
+    return 0
 
 
 def _prune(model_key: str) -> int:

@@ -111,8 +111,7 @@ class Warehouse:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """One transaction: committed when the block ends, rolled back (nothing written) if it raises."""
-        lake_lock = write_lock(self.lake, self.lock_timeout_s) if self.lake else nullcontext()
-        with _PROCESS_LOCK, lake_lock, self.connect() as connection:
+        with self.exclusive() as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection
@@ -126,6 +125,14 @@ class Warehouse:
             except BaseException:
                 _rollback(connection)
                 raise
+
+    @contextmanager
+    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writing connection no other writer uses meanwhile (a lake's write lock, a file's own lock), for
+        statements that commit themselves (DuckLake's maintenance calls refuse an explicit transaction)."""
+        lake_lock = write_lock(self.lake, self.lock_timeout_s) if self.lake else nullcontext()
+        with _PROCESS_LOCK, lake_lock, self.connect() as connection:
+            yield connection
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline = time.monotonic() + self.lock_timeout_s
