@@ -8,7 +8,6 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.resources import EmbedderResource
 from magpie_dagster.domain.dedup.corpus import full_recompute, summarise, update_for_partition
@@ -163,8 +162,9 @@ dedup: {embedder: planted, threshold: 0.05}
 
 
 @pytest.mark.parametrize("order", ORDERS)
-def test_stored_dedup_results_equal_brute_force_over_every_row(order, tmp_path):
-    """Partitions materialised one by one through the real asset and store, read back through the view."""
+def test_stored_dedup_results_equal_brute_force_over_every_row(order, backend, tmp_path):
+    """Partitions materialised one by one through the real asset and store (on each backend), read back through
+    the view."""
     rows = corpus()
     keys = list(rows)
     # The last re-run of a partition replaces two of its rows with new ones (new ids, new vectors).
@@ -177,9 +177,9 @@ def test_stored_dedup_results_equal_brute_force_over_every_row(order, tmp_path):
                zip(ids, vectors, strict=True)}  # fmt: skip
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(DEDUP_CATALOGUE)
-    warehouse = Warehouse(tmp_path / "warehouse.duckdb")
+    warehouse = backend.warehouse()
     warehouse.ensure_schema()
-    definitions = build_definitions(catalogue, warehouse.path, embedder=PlantedEmbedderResource(vectors=planted))
+    definitions = backend.definitions(catalogue, embedder=PlantedEmbedderResource(vectors=planted))
     job = definitions.resolve_job_def("magpie_job")
     for step, index in enumerate(order):
         model, day = keys[index]

@@ -125,6 +125,12 @@ def test_a_backfill_through_the_real_daemon_runs_one_engine_run_at_a_time(tmp_pa
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
+        # As the README says: the pool's limit is set once, before the first run is queued (the daemon only applies
+        # `default_limit` to a pool from its second pass over the queue).
+        subprocess.run(
+            [bin_directory / "dagster", "instance", "concurrency", "set", ENGINE_POOL, "1"],
+            env=environment, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
         subprocess.run(
             [bin_directory / "dagster", "job", "backfill", "-w", workspace, "-j", "magpie_job", "--noprompt",
              "--partitions", ",".join(partitions)],
