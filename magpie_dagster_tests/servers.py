@@ -35,6 +35,15 @@ def llama_cpp_server(
     model_path: Path | None = None, *, api_key: str | None = None, n_ctx: int = 2048
 ) -> Iterator[str]:
     """Runs llama-cpp-python's OpenAI-compatible server on the packaged SmolLM2; yields its `/v1` base URL."""
+    with llama_cpp_server_process(model_path, api_key=api_key, n_ctx=n_ctx) as (base_url, _):
+        yield base_url
+
+
+@contextlib.contextmanager
+def llama_cpp_server_process(
+    model_path: Path | None = None, *, api_key: str | None = None, n_ctx: int = 2048
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The same, yielding the server's process too, for tests that kill it mid-run."""
     port = free_loopback_port()
     command = [
         sys.executable, "-m", "llama_cpp.server",
@@ -54,7 +63,7 @@ def llama_cpp_server(
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_until_ready(server, base_url, api_key, log)
-            yield base_url
+            yield base_url, server
         finally:
             _stop(server)
 

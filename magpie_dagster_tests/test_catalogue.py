@@ -137,7 +137,14 @@ def test_openai_entry_needs_a_url(tmp_path):
     message = catalogue_error(
         tmp_path, "  - {key: served, engine: openai, model: m, template: qwen2, base_url: 'localhost:8000'}\n"
     )
-    assert "field 'base_url'" in message
+    assert "field 'base_url.0': String should match pattern '^https?://'" in message
+    replicas = catalogue_error(
+        tmp_path, "  - {key: served, engine: openai, model: m, template: qwen2, base_url: [http://a/v1, 'b:8000']}\n"
+    )
+    assert "field 'base_url.1': String should match pattern" in replicas
+    assert "field 'base_url': Value should have at least 1 item" in catalogue_error(
+        tmp_path, "  - {key: served, engine: openai, model: m, template: qwen2, base_url: []}\n"
+    )
 
 
 def test_not_yaml_and_missing_file(tmp_path):

@@ -85,7 +85,7 @@ def start_together(script: str, argument_sets: list[list[str]], backend: Backend
 def test_two_runs_of_one_partition_at_once_one_wins_the_other_is_refused(tmp_path, backend):
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
-    for _ in range(5):
+    for _ in range(3):  # on each backend
         outputs = start_together(ONE_PARTITION, [[str(catalogue)]] * 2, backend)
         assert sorted(line.split()[0] for line in outputs) == ["FAILED", "OK"], outputs
         [refused] = [line for line in outputs if line.startswith("FAILED")]

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, SamplingParams
-from magpie_dagster.domain.judging.reward import RewardModelClient
 from magpie_dagster.domain.redact import REDACTED, redact
 from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
+from magpie_dagster.engines.reward_model import RewardModelClient
 from magpie_dagster_tests.servers import FAULTS, fault_server
 
 CANARY = "sk-canary-7f3a9c2e11"

@@ -11,7 +11,9 @@ from pydantic import PrivateAttr
 from magpie_dagster.domain.catalogue import Catalogue, GeneratorEntry, load_catalogue
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.engine_config import Connection
+from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.engines.factory import open_engine
+from magpie_dagster.engines.reward_model import RewardModelClient
 from magpie_dagster.storage.warehouse import Warehouse
 
 
@@ -56,6 +58,7 @@ class EngineResource(dg.ConfigurableResource):
     """
 
     _open_engines: dict[str, GenerationEngine] = PrivateAttr(default_factory=dict)
+    _reward_models: dict[RewardModelEntry, RewardModelClient] = PrivateAttr(default_factory=dict)
 
     def engine_for(self, entry: GeneratorEntry) -> GenerationEngine:
         return self.engine_named(entry.key, entry)
@@ -66,8 +69,17 @@ class EngineResource(dg.ConfigurableResource):
             self._open_engines[label] = self._open(label, connection)
         return self._open_engines[label]
 
-    def api_key(self, label: str, connection: Connection) -> str | None:
-        return _api_key(label, connection)
+    def reward_model(self, entry: RewardModelEntry) -> RewardModelClient:
+        """The catalogue's reward model client (its replicas, timeout, concurrency, API key), opened once per run."""
+        if entry not in self._reward_models:
+            self._reward_models[entry] = RewardModelClient(
+                entry.base_url,
+                entry.model,
+                api_key=_api_key("reward", entry),
+                timeout_s=entry.timeout_s,
+                max_concurrency=entry.max_concurrency,
+            )
+        return self._reward_models[entry]
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
         # Engines run native code: if it crashes, the Python stack lands in the step's compute log.
@@ -75,9 +87,10 @@ class EngineResource(dg.ConfigurableResource):
         return open_engine(connection, api_key=_api_key(label, connection), label=label)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        for engine in self._open_engines.values():
+        for engine in [*self._open_engines.values(), *self._reward_models.values()]:
             engine.close()
         self._open_engines.clear()
+        self._reward_models.clear()
 
 
 def _api_key(label: str, connection: object) -> str | None:

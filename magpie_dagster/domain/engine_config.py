@@ -5,11 +5,19 @@ One class per engine; the catalogue's generator and judge entries combine one of
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from magpie_dagster.domain.completion import SamplingParams
+
+HttpUrl = Annotated[str, Field(pattern=r"^https?://")]
+# One server (a string) or replicas of one served model (a list), always held as a tuple.
+ServerUrls = Annotated[
+    tuple[HttpUrl, ...],
+    BeforeValidator(lambda value: (value,) if isinstance(value, str) else value),
+    Field(min_length=1),
+]
 
 
 class Strict(BaseModel):
@@ -61,7 +69,9 @@ class OpenAIConnection(Strict):
 
     engine: Literal["openai"]
     model: str = Field(min_length=1)
-    base_url: str = Field(pattern=r"^https?://")
+    # One server, or replicas of the same served model (one `vllm serve` per GPU): requests are spread over them,
+    # `max_concurrency` at a time each, and a replica that fails is taken out for a while.
+    base_url: ServerUrls
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     max_concurrency: int = Field(8, ge=1, le=1024)
     timeout_s: float = Field(120.0, gt=0)

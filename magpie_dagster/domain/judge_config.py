@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 from magpie_dagster.domain.engine_config import (
     LlamaCppConnection,
     OpenAIConnection,
+    ServerUrls,
     Strict,
     VllmConnection,
 )
@@ -79,7 +80,7 @@ class RewardModelEntry(Strict):
 
     kind: Literal["reward_model"]
     model: str = Field(min_length=1)
-    base_url: str = Field(pattern=r"^https?://")
+    base_url: ServerUrls  # one server, or replicas
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(120.0, gt=0)
     max_concurrency: int = Field(8, ge=1, le=1024)

@@ -2,7 +2,8 @@
 
 Magpie needs the `/v1/completions` endpoint: the pre-query template must reach the model untouched, which a
 chat endpoint would wrap in its own template. llama.cpp's server takes one prompt per request (a list gives
-HTTP 500), so every request is its own call and parallelism comes from a bounded thread pool.
+HTTP 500), so every request is its own call and parallelism comes from a bounded thread pool. An entry may
+list several servers of the same model (`base_url: [...]`): requests are spread over them (`engines/replicas.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from magpie_dagster.domain.completion import (
 )
 from magpie_dagster.domain.redact import redact
 from magpie_dagster.engines.daemon_pool import DaemonThreadPool
+from magpie_dagster.engines.replicas import Replica, ReplicaSet, is_replica_fault
 
 # Local servers ignore the key, but the client refuses to start without one (and would otherwise read
 # OPENAI_API_KEY from the environment, which may belong to another service).
@@ -42,7 +44,7 @@ class OpenAICompletionsEngine(GenerationEngine):
         self,
         model_name: str,
         *,
-        base_url: str,
+        base_url: str | Sequence[str],
         api_key: str | None = None,
         max_concurrency: int = 8,
         timeout_s: float = 120.0,
@@ -52,7 +54,8 @@ class OpenAICompletionsEngine(GenerationEngine):
         extra_body: Mapping[str, object] | None = None,
         structured_output: str = "json_schema",
     ) -> None:
-        """`api_key` is resolved by the caller; `api_key_env` only names it in error messages.
+        """`api_key` is resolved by the caller; `api_key_env` only names it in error messages. `base_url` may
+        list replicas of the same served model; `max_concurrency` is per replica.
 
         `extra_body` holds server-specific fields sent with every request. llama.cpp's server applies its own
         defaults to whatever a request leaves out (repeat_penalty 1.1, top_k 40, min_p 0.05), so a faithful
@@ -65,7 +68,8 @@ class OpenAICompletionsEngine(GenerationEngine):
         self.supports_json_schema = structured_output != "none"
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
-        self.base_url = base_url
+        self.base_urls = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+        self.base_url = self.base_urls[0]
         self.entry_key = entry_key or model_name
         self.api_key_env = api_key_env
         self.extra_body = dict(extra_body or {})
@@ -73,11 +77,18 @@ class OpenAICompletionsEngine(GenerationEngine):
         self._max_retries = max_retries
         self._timeout_s = timeout_s
         # The client's own retry-with-backoff covers connection errors, 408, 409, 429 and 5xx; answers that are
-        # not the expected JSON (a proxy's HTML page, null text, no choices) are retried here.
-        self._client = openai.OpenAI(
-            base_url=base_url, api_key=api_key or _NO_KEY, timeout=timeout_s, max_retries=max_retries
-        )
-        self._pool = DaemonThreadPool(max_concurrency, f"openai-{self.entry_key}")
+        # not the expected JSON (a proxy's HTML page, null text, no choices) are retried here. With replicas a
+        # failing server is left after one retry: the request moves to another replica instead.
+        client_retries = max_retries if len(self.base_urls) == 1 else min(max_retries, 1)
+        self._replicas = ReplicaSet(
+            [
+                Replica(url, openai.OpenAI(base_url=url, api_key=api_key or _NO_KEY, timeout=timeout_s,
+                                           max_retries=client_retries))
+                for url in self.base_urls
+            ],
+            per_replica=max_concurrency,
+        )  # fmt: skip
+        self._pool = DaemonThreadPool(max_concurrency * len(self.base_urls), f"openai-{self.entry_key}")
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         return self._concurrently(self._complete_one, requests)
@@ -96,8 +107,8 @@ class OpenAICompletionsEngine(GenerationEngine):
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
-            lambda: self._within_deadline(
-                self._client.completions.with_streaming_response.create,
+            lambda client: self._within_deadline(
+                client.completions.with_streaming_response.create,
                 model=self.model_name,
                 prompt=request.prompt,
                 max_tokens=sampling.max_tokens,
@@ -136,14 +147,7 @@ class OpenAICompletionsEngine(GenerationEngine):
     def _until_well_formed(self, call, parse) -> Completion:
         """Calls the server; an answer that is not the expected JSON is retried with backoff, then explained."""
         for attempt in range(self._max_retries + 1):
-            try:
-                response = call()
-            except openai.APIError as error:
-                failure = self._explain(error)
-            else:
-                failure = None
-            if failure is not None:  # raised outside the handler: the SDK error (which may echo the key) stays out
-                raise failure
+            response, url = self._on_a_replica(call)
             try:
                 return parse(response)
             except _Malformed as malformed:
@@ -161,7 +165,36 @@ class OpenAICompletionsEngine(GenerationEngine):
                 f"HTTP 200 but {problem}, {tries}; it began: {_preview(response)!r}. Is `base_url` the model "
                 "server's (not a proxy's or a login page's), and does the server speak the OpenAI API?"
             )
-        raise EngineError(redact(f"Model entry '{self.entry_key}' (server {self.base_url}): {detail}", self._secrets))
+        raise EngineError(redact(f"Model entry '{self.entry_key}' (server {url}): {detail}", self._secrets))
+
+    def _on_a_replica(self, call) -> tuple[dict | str, str]:
+        """`call(client)` on the least busy healthy replica, and which one answered. A replica that cannot answer
+        (no connection, a timeout, 429 or 5xx after the client's retry) is taken out for a while and the call
+        moves on; when none is left the step fails naming each replica and what it said."""
+        faults: dict[str, str] = {}
+        while True:
+            with self._replicas.slot(excluded=set(faults)) as replica:
+                if replica is None:
+                    break
+                try:
+                    response = call(replica.client)
+                except openai.APIError as error:
+                    failure = error
+                else:
+                    replica.served += 1
+                    return response, replica.url
+            if len(self.base_urls) == 1 or not is_replica_fault(failure):
+                raise self._explain(failure, replica)  # outside the handler: the SDK error may echo the key
+            faults[replica.url] = _fault_reason(failure)
+            self._replicas.take_out(replica)
+        reasons = "; ".join(f"{url}: {reason}" for url, reason in faults.items()) or "all were taken out just before"
+        raise EngineError(
+            redact(
+                f"Model entry '{self.entry_key}': none of its {len(self.base_urls)} replicas could answer ({reasons}). "
+                "Start the servers or fix `base_url` in the model catalogue.",
+                self._secrets,
+            )
+        )
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
@@ -170,8 +203,8 @@ class OpenAICompletionsEngine(GenerationEngine):
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
-            lambda: self._within_deadline(
-                self._client.chat.completions.with_streaming_response.create,
+            lambda client: self._within_deadline(
+                client.chat.completions.with_streaming_response.create,
                 model=self.model_name,
                 messages=list(request.messages),
                 max_tokens=sampling.max_tokens,
@@ -191,12 +224,12 @@ class OpenAICompletionsEngine(GenerationEngine):
             return {"type": "json_object", "schema": schema}
         return {"type": "json_schema", "json_schema": {"name": "judgement", "schema": schema, "strict": True}}
 
-    def _explain(self, error: openai.APIError) -> EngineError:
+    def _explain(self, error: openai.APIError, replica: Replica) -> EngineError:
         """Turns an SDK error into what the user must do, with secrets removed (a server may echo the request)."""
-        return EngineError(redact(self._explanation(error), self._secrets))
+        return EngineError(redact(self._explanation(error, replica), self._secrets))
 
-    def _explanation(self, error: openai.APIError) -> str:
-        where = f"Model entry '{self.entry_key}' (server {self.base_url})"
+    def _explanation(self, error: openai.APIError, replica: Replica) -> str:
+        where = f"Model entry '{self.entry_key}' (server {replica.url})"
         if isinstance(error, openai.APIConnectionError):
             cause = f": {error.__cause__}" if error.__cause__ and str(error.__cause__) else ""
             return (
@@ -211,14 +244,14 @@ class OpenAICompletionsEngine(GenerationEngine):
             )
             return f"{where}: HTTP {error.status_code}, the API key is missing or wrong: {fix}."
         if isinstance(error, openai.NotFoundError):
-            return f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint()}"
+            return f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint(replica.client)}"
         if isinstance(error, openai.APIStatusError):
             return f"{where}: HTTP {error.status_code}: {_server_message(error)}"
         return f"{where}: {error.message}"
 
-    def _served_models_hint(self) -> str:
+    def _served_models_hint(self, client: openai.OpenAI) -> str:
         try:
-            served = [model.id for model in self._client.models.list(timeout=_MODEL_LIST_TIMEOUT_S)]
+            served = [model.id for model in client.models.list(timeout=_MODEL_LIST_TIMEOUT_S)]
         except openai.APIError as error:
             return (
                 "The served model id may differ from `model` in the catalogue, or `base_url` may lack its "
@@ -235,7 +268,15 @@ class OpenAICompletionsEngine(GenerationEngine):
         """Does not wait for requests in flight: after an interrupt (SIGTERM, the UI's Terminate) they are
         abandoned, and their threads end with the step's process; otherwise none is left."""
         self._pool.shutdown()
-        self._client.close()
+        self._replicas.close()
+
+
+def _fault_reason(error: openai.APIError) -> str:
+    """Why a replica could not answer, in a few words, for the error that lists every replica."""
+    if isinstance(error, openai.APIStatusError):
+        return f"HTTP {error.status_code}: {_server_message(error)}"
+    cause = f": {error.__cause__}" if error.__cause__ and str(error.__cause__) else ""
+    return f"did not answer ({error.message.rstrip('.')}{cause})"
 
 
 def _penalty_fields(repetition_penalty: float) -> dict[str, float]:

@@ -3,13 +3,13 @@
 `vllm serve <reward-model>` (e.g. Skywork-Reward, ArmoRM, internlm2-reward) exposes POST /pooling, which takes
 the conversation as chat messages and returns the model's pooled output. A reward model's score is its last
 pooled value (one scalar for sequence-classification heads; the final token's value for per-token heads).
-The LLM-as-judge alternative is the `reward` tag in `tags.py`, judged like any other tag.
+The LLM-as-judge alternative is the `reward` tag in `domain/judging/tags.py`, judged like any other tag. Like
+an `openai` entry, the reward model may be served by several replicas (`base_url: [...]`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -18,6 +18,8 @@ from urllib3.util.retry import Retry
 
 from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.domain.redact import redact
+from magpie_dagster.engines.daemon_pool import DaemonThreadPool
+from magpie_dagster.engines.replicas import Replica, ReplicaSet
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class RewardModelClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         model: str,
         *,
         api_key: str | None = None,
@@ -41,40 +43,73 @@ class RewardModelClient:
         max_retries: int = 3,
     ) -> None:
         self.model = model
-        self._url = base_url.rstrip("/").removesuffix("/v1") + "/pooling"
+        urls = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+        self._replicas = ReplicaSet([Replica(_pooling_url(url)) for url in urls], per_replica=max_concurrency)
         self._session = requests.Session()
         self._secrets = (api_key,)
         if api_key:
             self._session.headers["Authorization"] = f"Bearer {api_key}"
+        # With replicas a failing server is left after one retry: the request moves to another replica instead.
         retry = Retry(
-            total=max_retries, backoff_factor=0.5, status_forcelist=(429, 502, 503, 504), allowed_methods=None
+            total=max_retries if len(urls) == 1 else min(max_retries, 1),
+            backoff_factor=0.5,
+            status_forcelist=(429, 502, 503, 504),
+            allowed_methods=None,
         )
-        self._session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=max_concurrency))
-        self._session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=max_concurrency))
+        pool_size = max_concurrency * len(urls)
+        self._session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=pool_size))
+        self._session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=pool_size))
         self._timeout_s = timeout_s
-        self._max_concurrency = max_concurrency
+        self._pool = DaemonThreadPool(pool_size, f"reward-{model}")
 
     def score(self, items: Sequence[tuple[str, str, str]]) -> list[RewardScore]:
-        """`items` are (conversation_id, instruction, response); one score per item, in order."""
-        with ThreadPoolExecutor(max_workers=self._max_concurrency) as pool:
-            return list(pool.map(self._score_one, items))
+        """`items` are (conversation_id, instruction, response); one score per item, in order. On the first
+        failure (or an interrupt) the rest are cancelled and those in flight abandoned."""
+        futures = [self._pool.submit(self._score_one, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     def _score_one(self, item: tuple[str, str, str]) -> RewardScore:
-        conversation_id, instruction, response = item
+        """Scored on the least busy healthy replica; one that cannot answer (no connection, 5xx) is taken out for
+        a while and the item moves on; when none is left the step fails naming each replica."""
+        faults: dict[str, str] = {}
+        while True:
+            with self._replicas.slot(excluded=set(faults)) as replica:
+                if replica is None:
+                    break
+                reply, fault = self._post(replica.url, item)
+                if fault is None:
+                    replica.served += 1
+                    return self._scored(item[0], reply)
+            if len(self._replicas.replicas) == 1:
+                raise EngineError(fault)
+            faults[replica.url] = fault
+            self._replicas.take_out(replica)
+        raise EngineError(
+            f"None of the {len(self._replicas.replicas)} replicas of the reward model {self.model!r} could answer: "
+            + "; ".join(faults.values())
+        )
+
+    def _post(self, url: str, item: tuple[str, str, str]) -> tuple[requests.Response | None, str | None]:
+        """The server's reply, or why this replica could not give one."""
+        _, instruction, response = item
         messages = [{"role": "user", "content": instruction}, {"role": "assistant", "content": response}]
         try:
-            reply = self._session.post(
-                self._url, json={"model": self.model, "messages": messages}, timeout=self._timeout_s
-            )
+            reply = self._session.post(url, json={"model": self.model, "messages": messages}, timeout=self._timeout_s)
         except requests.RequestException as error:
-            raise EngineError(
-                f"Cannot reach the reward model {self.model!r} at {self._url}: {error}. Start it with "
-                "`vllm serve <model>` or fix `reward.base_url` in the catalogue."
-            ) from error
-        if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
-            raise EngineError(
-                f"The reward model server at {self._url} answered HTTP {reply.status_code}: {self._body(reply)}"
+            return None, (
+                f"Cannot reach the reward model {self.model!r} at {url}: {redact(str(error), self._secrets)}. Start "
+                "it with `vllm serve <model>` or fix `reward.base_url` in the catalogue."
             )
+        if reply.status_code >= 500 or reply.status_code in (401, 403, 404):
+            return None, f"The reward model server at {url} answered HTTP {reply.status_code}: {self._body(reply)}"
+        return reply, None
+
+    def _scored(self, conversation_id: str, reply: requests.Response) -> RewardScore:
         if reply.status_code != 200:
             return RewardScore(conversation_id, None, f"HTTP {reply.status_code}: {self._body(reply)}")
         try:
@@ -87,7 +122,12 @@ class RewardModelClient:
         return redact(reply.text, self._secrets)[:200]
 
     def close(self) -> None:
+        self._pool.shutdown()
         self._session.close()
+
+
+def _pooling_url(base_url: str) -> str:
+    return base_url.rstrip("/").removesuffix("/v1") + "/pooling"
 
 
 def last_pooled_value(data: object) -> float:

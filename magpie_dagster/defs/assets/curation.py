@@ -7,7 +7,6 @@ import dagster as dg
 
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
 from magpie_dagster.defs.assets.stage_run import stage_run
-from magpie_dagster.defs.assets.tag_jobs import reward_model_client
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.curation.recipe import apply_recipe
@@ -116,11 +115,8 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
                 if settings.max_instructions:
                     subset = subset.head(settings.max_instructions)
                 sample = _sampler(catalogue, engines, settings, night)
-                score, reward_model, close_scorer = _scorer(catalogue, engines)
-                try:
-                    pairs, ties, scored = _pairs(context, subset, sample, score, reward_model, settings, night)
-                finally:
-                    close_scorer()
+                score, reward_model = _scorer(catalogue, engines)
+                pairs, ties, scored = _pairs(context, subset, sample, score, reward_model, settings, night)
             curation_store.replace_preference_pairs(run.store, run.lease, night, pairs, ties)
         return dg.MaterializeResult(
             metadata={
@@ -248,23 +244,21 @@ def _sampler(catalogue, engines, settings, night):
 
 
 def _scorer(catalogue, engines):
-    """A reward function over one instruction's responses, the name of the model that gives it, and a close().
+    """A reward function over one instruction's responses, and the name of the model that gives it.
 
-    Nothing connects or loads until the first call, so a night with nothing to score opens no model.
+    Nothing connects or loads until the first call, so a night with nothing to score opens no model; the engine
+    resource opens the reward model or judge once per run and closes it.
     """
     judging = catalogue.catalogue.judging
     if isinstance(judging.reward, RewardModelEntry):
-        clients = []
 
         def by_reward_model(instruction: str, responses: list[str]) -> list[float | None]:
-            if not clients:
-                clients.append(reward_model_client(judging.reward, engines))
-            client = clients[0]
+            client = engines.reward_model(judging.reward)
             return [
                 score.score for score in client.score([(str(i), instruction, text) for i, text in enumerate(responses)])
             ]
 
-        return by_reward_model, judging.reward.model, lambda: [client.close() for client in clients]
+        return by_reward_model, judging.reward.model
 
     def by_judge(instruction: str, responses: list[str]) -> list[float | None]:
         judge = engines.engine_named("judge", judging.judge)  # opened once per run by the resource
@@ -272,4 +266,4 @@ def _scorer(catalogue, engines):
         results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
         return [result.columns["instruct_reward"] if result.ok else None for result in results]
 
-    return by_judge, judging.judge.model, lambda: None  # the engine resource closes the judge
+    return by_judge, judging.judge.model

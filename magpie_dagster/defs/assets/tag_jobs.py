@@ -15,7 +15,6 @@ from magpie_dagster.domain.completion import SamplingParams
 from magpie_dagster.domain.judge_config import Judging, RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, TagResult, judge_items
 from magpie_dagster.domain.judging.language import LANGUAGE_DETECTOR, detect_languages
-from magpie_dagster.domain.judging.reward import RewardModelClient
 from magpie_dagster.domain.judging.safety import SAFETY_TAG
 from magpie_dagster.domain.judging.tagging import TagJob
 from magpie_dagster.domain.judging.tags import TAGS, TagSpec
@@ -98,26 +97,12 @@ def _languages(job: TagJob, items: Sequence[JudgeItem], candidates: tuple[str, .
     ]
 
 
-def reward_model_client(entry: RewardModelEntry, engines: EngineResource) -> RewardModelClient:
-    """The catalogue's reward model, with its timeout, concurrency and API key (read from `api_key_env`)."""
-    return RewardModelClient(
-        entry.base_url,
-        entry.model,
-        api_key=engines.api_key("reward", entry),
-        timeout_s=entry.timeout_s,
-        max_concurrency=entry.max_concurrency,
-    )
-
-
 def _reward_model_job(entry: RewardModelEntry, engines: EngineResource) -> RunnableTagJob:
     job = TagJob("reward", entry.model, REWARD_MODEL_PROTOCOL)
 
     def run(items: Sequence[JudgeItem]) -> list[TagResult]:
-        client = reward_model_client(entry, engines)
-        try:
-            scores = client.score([(item.conversation_id, item.instruction, item.response) for item in items])
-        finally:
-            client.close()
+        client = engines.reward_model(entry)  # opened once per run, closed by the resource
+        scores = client.score([(item.conversation_id, item.instruction, item.response) for item in items])
         return [
             TagResult(
                 score.conversation_id,
