@@ -49,6 +49,13 @@ def _slow(request: CompletionRequest) -> str:
     return default_fake_text(request)
 
 
+def _looping_answers(request: CompletionRequest) -> str:
+    """Every third answer loops the way SmolLM2 does under greedy decoding (a list of one repeated item)."""
+    if request.seed % 3 == 0 and not request.prompt.rstrip().endswith(("user", "<|user|>", "[INST]")):
+        return "Sure, here are 50 synonyms for happy:\n\n" + "* Calm\n" * 40
+    return default_fake_text(request)
+
+
 def _huge(request: CompletionRequest) -> str:
     """Half a megabyte per sample: a few batches outgrow a small file size limit (a disk that fills up)."""
     return "x" * 500_000
@@ -60,6 +67,7 @@ SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "slow": _slow,
     "repetitive": _repetitive,
     "echo_every_third": _echo_every_third,
+    "looping_answers": _looping_answers,
 }
 
 

@@ -16,6 +16,7 @@ from magpie_dagster.domain.chat_templates import ChatFormat, Message
 from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
+from magpie_dagster.domain.repetition import loops
 from magpie_dagster.domain.sampling_plan import sample_seed
 from magpie_dagster.domain.sanitise import drop_reason as instruction_drop_reason
 from magpie_dagster.domain.sanitise import sanitise_instruction
@@ -73,6 +74,9 @@ class _Conversation:
 
 
 def response_drop_reason(completion: Completion) -> str | None:
+    """Why a response is not usable; a loop is named before the max_tokens it usually runs into."""
+    if loops(completion.text):
+        return "looping"
     if completion.finish_reason == "length":
         return "truncated"
     if not completion.text.strip():

@@ -69,6 +69,22 @@ def replace_decisions(
         upsert(connection, CURATION_RUNS, typed_batch(connection, CURATION_RUNS, [run]))
 
 
+def unusable_rows(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> dict[str, int]:
+    """Rows of the night that never reached curation, by stage and drop reason ("response: looping" -> n)."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            f"""
+            SELECT stage || ': ' || drop_reason, count(*) FROM (
+                SELECT 'instruction' AS stage, model, partition_date, drop_reason FROM {INSTRUCTIONS}
+                UNION ALL SELECT 'response', model, partition_date, drop_reason FROM {RESPONSES}
+            ) WHERE partition_date = $night AND list_contains($models, model) AND drop_reason IS NOT NULL
+            GROUP BY ALL ORDER BY 2 DESC, 1
+            """,
+            {"night": night, "models": list(models)},
+        ).fetchall()
+    return dict(rows)
+
+
 def curation_summary(warehouse: Warehouse, night: dt.date) -> tuple[str, dict[str, int], dict[str, str], int]:
     """(recipe, drop reason -> rows, skipped rule -> why, preference ties) of the night's last curation."""
     with warehouse.connect(read_only=True) as connection:

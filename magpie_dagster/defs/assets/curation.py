@@ -151,7 +151,10 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             pairs = curation_store.preference_pairs(run.store, night)
             recipe_name, drop_reasons, skipped, ties = curation_store.curation_summary(run.store, night)
             directory = staging_directory(target, context.run_id)
-            files = _write_exports(directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties)
+            unusable = curation_store.unusable_rows(run.store, night, models)
+            files = _write_exports(
+                directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable
+            )
             publish(directory, target)
         return dg.MaterializeResult(
             metadata={
@@ -166,7 +169,9 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
     return [curated_subset, preference_pairs, dataset_export]
 
 
-def _write_exports(directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties) -> list[str]:
+def _write_exports(
+    directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable
+) -> list[str]:
     """Writes every export file and the card into `directory`; returns the file names."""
     written = [
         formats.write_sharegpt(subset, directory / formats.SHAREGPT),
@@ -181,6 +186,7 @@ def _write_exports(directory, night, recipe_name, corpus, subset, pairs, drop_re
         corpus=corpus,
         subset=subset,
         drop_reasons=drop_reasons,
+        unusable=unusable,
         skipped_rules=skipped,
         preference_pairs=pairs.height,
         preference_ties=ties,

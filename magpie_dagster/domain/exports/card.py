@@ -41,12 +41,14 @@ def write_card(
     corpus: pl.DataFrame,
     subset: pl.DataFrame,
     drop_reasons: Mapping[str, int],
+    unusable: Mapping[str, int],
     skipped_rules: Mapping[str, str],
     preference_pairs: int,
     preference_ties: int,
     files: list[str],
 ) -> Path:
-    """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows."""
+    """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows; `unusable` the
+    generated rows that never reached curation, by stage and drop reason."""
     duplicates = corpus.filter(pl.col("repeat_count") > 0).height if "repeat_count" in corpus.columns else 0
     dup_rate = duplicates / corpus.height if corpus.height else 0.0
     sections = [
@@ -64,6 +66,7 @@ def write_card(
             "Why rows were dropped",
             sorted(((reason, n) for reason, n in drop_reasons.items() if reason != "kept"), key=lambda item: -item[1]),
         ),
+        _table("Generated but unusable (never curated)", list(unusable.items())),
     ]
     if skipped_rules:
         sections.append(

@@ -1,0 +1,95 @@
+"""Responses that loop get their own drop reason: real looping output of the packaged SmolLM2 (greedy, captured on
+this project's CI machine) is caught, and lists, refrains and phrases repeated far apart are not."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from magpie_dagster.domain.completion import Completion
+from magpie_dagster.domain.repetition import loops
+from magpie_dagster.domain.responses import response_drop_reason
+from magpie_dagster_tests.fakes import FakeEngineResource
+from magpie_dagster_tests.test_generation_assets import CATALOGUE, NIGHT, materialise, query
+
+SMOLLM2_SYNONYMS = "Sure, here are 50 synonyms for happy:\n\n" + "* Calm\n" * 71
+SMOLLM2_POEM = (
+    "In the depths of the ocean, where shadows play,\nAbe a sea of dreams,\nThe ocean's a place of endless wonder,\n"
+    "Abe a sea of dreams,\n\n"
+    + "The ocean's a place of endless wonder,\nAbe a sea of dreams,\nAbe a sea of dreams,\nAbe a sea of dreams,\n\n" * 6
+)
+SMOLLM2_COUNTING = "".join(f"{n}. {n}\n" for n in range(1, 21))  # "Count from 1 to 1000": varied, not a loop
+SMOLLM2_PRIMES = "Here is a list of all prime numbers up to 20:\n\n" + ", ".join(
+    str(n) for n in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97)
+)
+SMOLLM2_ESSAY = (  # the same long phrase twice, paragraphs apart: repetitive prose, not a loop
+    "Kant argued that the meaning of life is not just a matter of personal choices, but rather a duty to live a life "
+    "that is guided by reason and to act in accordance with moral principles.\n\nIn modern times, the concept has "
+    "been reinterpreted by various traditions. Some philosophers have argued that the meaning of life is not just a "
+    "matter of personal choices, but rather a moral obligation to live a life that is guided by reason."
+)
+
+
+@pytest.mark.parametrize("text", [SMOLLM2_SYNONYMS, SMOLLM2_POEM, "very " * 30, "Ja. " * 25, "答案是五。 " * 30])
+def test_real_and_simple_loops_are_caught(text):
+    assert loops(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SMOLLM2_COUNTING,
+        SMOLLM2_PRIMES,
+        SMOLLM2_ESSAY,
+        "def f():\n    if x:\n        if y:\n            return 1\n        }\n    }\n}\n",  # a few closing braces
+        "Row, row, row your boat, gently down the stream. " * 3,  # a refrain three times
+        "ok " * 20,  # short: under 24 words
+        "",
+    ],
+)
+def test_lists_refrains_and_repeated_phrases_are_not_loops(text):
+    assert not loops(text)
+
+
+def test_a_loop_is_named_before_the_max_tokens_it_runs_into():
+    assert response_drop_reason(Completion(SMOLLM2_SYNONYMS, 10, 300, "length")) == "looping"
+    assert response_drop_reason(Completion(SMOLLM2_PRIMES, 10, 300, "length")) == "truncated"
+    assert response_drop_reason(Completion(SMOLLM2_ESSAY, 10, 90, "stop")) is None
+
+
+@pytest.fixture
+def generation_project(tmp_path, backend):
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(textwrap.dedent(CATALOGUE))
+    return catalogue, backend
+
+
+def test_looping_responses_are_stored_with_their_reason_and_counted(generation_project):
+    project = generation_project
+    result = materialise(project, "alpha", FakeEngineResource(script="looping_answers"))
+    assert result.success
+    metadata = result.asset_materializations_for_node("responses")[0].metadata
+    reasons = dict(query(project, "SELECT coalesce(drop_reason, 'kept'), count(*) FROM responses GROUP BY 1"))
+    assert reasons.get("looping", 0) > 0 and reasons.get("kept", 0) > 0
+    assert metadata["drop_reasons"].value.get("looping") == reasons["looping"]
+    looping = query(project, "SELECT response FROM responses WHERE drop_reason = 'looping' AND partition_date = ?",
+                    [NIGHT])  # fmt: skip
+    assert all(loops(text) for (text,) in looping)
+
+
+def test_the_dataset_card_counts_looping_responses_among_the_unusable_rows(tmp_path):
+    from magpie_dagster_tests.backends import file_backend
+    from magpie_dagster_tests.test_nightly_chain import CATALOGUE as NIGHT_CATALOGUE
+    from magpie_dagster_tests.test_nightly_chain import NIGHT as CHAIN_NIGHT
+    from magpie_dagster_tests.test_nightly_chain import run_night
+
+    backend = file_backend(tmp_path)
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(NIGHT_CATALOGUE)
+    assert all(result.success for result in run_night((catalogue, backend), script="looping_answers"))
+    with backend.warehouse().connect(read_only=True) as connection:
+        looping = connection.execute("SELECT count(*) FROM responses WHERE drop_reason = 'looping'").fetchone()[0]
+    card = (backend.exports_path / CHAIN_NIGHT.isoformat() / "README.md").read_text()
+    assert looping > 0 and "### Generated but unusable (never curated)" in card
+    assert f"| response: looping | {looping} |" in card
