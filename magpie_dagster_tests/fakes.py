@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import time
@@ -76,6 +77,18 @@ def _garbage_for_odd_seeds(request: ChatRequest) -> str:
     return "I would say it is fine." if request.seed % 2 else default_fake_judgement(request)
 
 
+def _constant(request: ChatRequest) -> str:
+    """A judge that answers the same whatever it reads (the embedded judge's "very easy" on every row)."""
+    prompt = request.messages[-1]["content"]
+    if '"difficulty"' in prompt:
+        return json.dumps({"intent": "To know.", "knowledge": "Basics.", "difficulty": "very easy"})
+    if '"input_quality"' in prompt:
+        return json.dumps({"quality_explanation": "Fine.", "input_quality": "average"})
+    if '"primary_tag"' in prompt:
+        return json.dumps({"primary_tag": "Coding & Debugging", "other_tags": []})
+    return default_fake_judgement(request)
+
+
 def _always_garbage(request: ChatRequest) -> str:
     return "Sorry, I cannot rate that."
 
@@ -84,6 +97,7 @@ JUDGE_SCRIPTS: dict[str, Callable[[ChatRequest], str]] = {
     "valid": default_fake_judgement,
     "garbage_for_odd_seeds": _garbage_for_odd_seeds,
     "always_garbage": _always_garbage,
+    "constant": _constant,
 }
 
 

@@ -111,6 +111,7 @@ def test_exports_load_with_datasets_and_polars(project):
     assert len(load_dataset("json", data_files=str(pairs_file), split="train")) == len(pairs)
     card = (directory / "README.md").read_text()
     assert "test-recipe" in card and "not_first_of_near_duplicate_group" in card and "Kept rows by model" in card
+    assert "### Label health\n\nNo judged tag puts one label on 90% or more of the rows." in card
     assert (directory / "distributions.png").stat().st_size > 1000
 
 
@@ -135,3 +136,21 @@ def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(pr
     )
     kept_later = query(project, f"SELECT count(*) FROM curated_rows WHERE night = '{later}' AND drop_reason IS NULL")
     assert kept_later[0][0] == 0
+
+
+def test_the_card_shows_the_labels_a_constant_judge_put_on_every_row(project):
+    catalogue, backend = project
+    defs = backend.definitions(catalogue, FakeEngineResource(judge_script="constant"), FakeEmbedderResource())
+    instance = dg.DagsterInstance.ephemeral()
+    for model in ("alpha", "beta"):
+        assert defs.resolve_job_def("magpie_job").execute_in_process(
+            partition_key=model_date_key(model, NIGHT), instance=instance
+        ).success
+    assert defs.resolve_job_def("nightly_curation_job").execute_in_process(
+        partition_key=NIGHT.isoformat(), instance=instance
+    ).success
+    card = (backend.exports_path / NIGHT.isoformat() / "README.md").read_text()
+    rows = query(project, "SELECT count(*) FROM instruction_tags")[0][0]
+    assert "Degenerate labels (one label on 90% or more of the rows" in card
+    assert f"- `difficulty`: 'very easy' on 100% of {rows} rows" in card
+    assert f"- `task_category`: 'Coding & Debugging' on 100% of {rows} rows" in card

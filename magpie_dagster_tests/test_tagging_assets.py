@@ -75,7 +75,9 @@ def test_every_usable_instruction_gets_every_tag_with_the_released_names(project
         assert row[0] and row[1] and row[2] in DIFFICULTY and row[5] in INPUT_QUALITY and row[7] in TASK_CATEGORIES
         assert row[3] == row[6] == row[9] == row[12] == "judge-model.gguf"
         assert row[10] == "en" and 1 <= row[11] <= 10 and row[13] == []
-    assert checks(result) == {"judge_parse_failure_rate": True, "labels_in_their_sets": True}
+    assert checks(result) == {
+        "judge_parse_failure_rate": True, "labels_in_their_sets": True, "labels_not_degenerate": True
+    }  # fmt: skip
     metadata = tags_metadata(result)
     assert metadata["rows"] == kept and metadata["failed"] == 0 and metadata["judged"] == 5 * kept
     assert "| difficulty |" in metadata["label_distributions"]
@@ -108,7 +110,9 @@ def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer
 def test_a_judge_that_always_fails_fails_the_check_not_the_run(project):
     result = run(project, FakeEngineResource(judge_script="always_garbage"))
     assert result.success
-    assert checks(result) == {"judge_parse_failure_rate": False, "labels_in_their_sets": True}
+    assert checks(result) == {
+        "judge_parse_failure_rate": False, "labels_in_their_sets": True, "labels_not_degenerate": True
+    }  # fmt: skip
     kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
     assert query(project, "SELECT count(*) FROM judgements WHERE status = 'failed'")[0][0] == 4 * kept
     nulls = query(project, "SELECT difficulty, failed_tags FROM instruction_tags LIMIT 1")[0]
@@ -124,3 +128,22 @@ def test_regenerated_instructions_drop_their_stale_judgements(project):
         "AND i.drop_reason IS NULL",
     )[0][0]
     assert stale == 0
+
+
+def test_a_judge_that_gives_every_row_the_same_label_is_flagged_as_a_warning(tmp_path, backend):
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(textwrap.dedent(CATALOGUE).replace("instructions_per_batch: 8", "instructions_per_batch: 24"))
+    result = run((catalogue, backend), FakeEngineResource(judge_script="constant"))
+    assert result.success, "a warning, not a failed run"
+    [evaluation] = [
+        event for event in result.get_asset_check_evaluations() if event.check_name == "labels_not_degenerate"
+    ]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    degenerate = evaluation.metadata["degenerate"].value
+    kept = query((catalogue, backend), "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    assert kept >= 10
+    assert degenerate == {
+        "difficulty": {"label": "very easy", "share": 1.0, "rows": kept},
+        "input_quality": {"label": "average", "share": 1.0, "rows": kept},
+        "task_category": {"label": "Coding & Debugging", "share": 1.0, "rows": kept},
+    }

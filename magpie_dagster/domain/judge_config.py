@@ -28,6 +28,8 @@ class _JudgeBase(Strict):
     max_retries: int = Field(2, ge=0, le=10)
     constrained: bool = True  # constrain decoding to each tag's JSON schema where the engine can
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)  # the asset check's threshold per tag
+    # One label on at least this share of a partition's rows flags the tag as degenerate (a warning check).
+    max_label_share: float = Field(0.9, gt=0.0, le=1.0)
     batch_size: int = Field(16, ge=1, le=100_000)
 
     @field_validator("tags")

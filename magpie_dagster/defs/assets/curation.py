@@ -153,7 +153,8 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
             directory = staging_directory(target, context.run_id)
             unusable = curation_store.unusable_rows(run.store, night, models)
             files = _write_exports(
-                directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable
+                directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable,
+                catalogue.catalogue.judging.judge.max_label_share,
             )
             publish(directory, target)
         return dg.MaterializeResult(
@@ -170,7 +171,7 @@ def build_curation_assets(nights: dg.DailyPartitionsDefinition, dedup: dg.Assets
 
 
 def _write_exports(
-    directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable
+    directory, night, recipe_name, corpus, subset, pairs, drop_reasons, skipped, ties, unusable, max_label_share
 ) -> list[str]:
     """Writes every export file and the card into `directory`; returns the file names."""
     written = [
@@ -191,6 +192,7 @@ def _write_exports(
         preference_pairs=pairs.height,
         preference_ties=ties,
         files=[path.name for path in written],
+        max_label_share=max_label_share,
     )
     return [path.name for path in [*written, card]]
 

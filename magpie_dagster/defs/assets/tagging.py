@@ -9,7 +9,7 @@ from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-from magpie_dagster.domain.judging.checks import failure_rates_over, labels_outside_sets
+from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
 from magpie_dagster.domain.judging.tagging import TagStats
 from magpie_dagster.domain.progress import markdown_table
@@ -19,6 +19,7 @@ from magpie_dagster.storage.rows import judgement_row
 TAGGING_GROUP = "tagging"
 PARSE_FAILURE_CHECK = "judge_parse_failure_rate"
 LABELS_IN_SET_CHECK = "labels_in_their_sets"
+DEGENERATE_LABELS_CHECK = "labels_not_degenerate"
 
 
 def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
@@ -39,6 +40,15 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
                 LABELS_IN_SET_CHECK,
                 asset="instruction_tags",
                 description="Every stored label belongs to its tag's label set.",
+            ),
+            dg.AssetCheckSpec(
+                DEGENERATE_LABELS_CHECK,
+                asset="instruction_tags",
+                description=(
+                    "No judged tag (difficulty, input_quality, task_category) puts one label on at least "
+                    "`judging.judge.max_label_share` (0.9) of the partition's rows: a warning that the judge "
+                    "answers the same whatever it reads."
+                ),
             ),
         ],
         description=(
@@ -68,6 +78,7 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
             thresholds["safety"] = judging.safety.max_failure_rate
         over = failure_rates_over(outcomes, thresholds)
         outside = labels_outside_sets(labels)
+        degenerate = degenerate_labels(labels, judging.judge.max_label_share)
         return dg.MaterializeResult(
             metadata=_metadata(stats, outcomes, labels, len(items)),
             check_results=[
@@ -83,6 +94,15 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
                     check_name=LABELS_IN_SET_CHECK,
                     passed=not outside,
                     metadata={"labels_outside_sets": dg.MetadataValue.json(outside)},
+                ),
+                dg.AssetCheckResult(
+                    check_name=DEGENERATE_LABELS_CHECK,
+                    passed=not degenerate,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "degenerate": dg.MetadataValue.json(degenerate),
+                        "max_label_share": dg.MetadataValue.float(judging.judge.max_label_share),
+                    },
                 ),
             ],
         )

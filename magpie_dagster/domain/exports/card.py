@@ -8,6 +8,9 @@ from pathlib import Path
 
 import polars as pl
 
+from magpie_dagster.domain.judging.checks import degenerate_labels
+from magpie_dagster.domain.judging.labels import LABEL_SETS
+
 CARD = "README.md"
 FIGURE = "distributions.png"
 _DISTRIBUTIONS = ("model", "task_category", "difficulty", "input_quality", "language")
@@ -33,6 +36,28 @@ def _table(title: str, counts: list[tuple[str, int]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _label_health(corpus: pl.DataFrame, max_label_share: float) -> str:
+    """Which judged tags put one label on nearly every row of the night (the tagging asset's warning check)."""
+    counts = {
+        column: dict(corpus.get_column(column).value_counts().iter_rows())
+        for column in LABEL_SETS
+        if column in corpus.columns
+    }
+    degenerate = degenerate_labels(counts, max_label_share)
+    if not degenerate:
+        return f"### Label health\n\nNo judged tag puts one label on {max_label_share:.0%} or more of the rows.\n"
+    lines = [
+        f"- `{column}`: {found['label']!r} on {found['share']:.0%} of {found['rows']} rows"
+        for column, found in degenerate.items()
+    ]
+    return (
+        "### Label health\n\nDegenerate labels (one label on "
+        f"{max_label_share:.0%} or more of the rows; the judge may not be reading the instructions):\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+
+
 def write_card(
     directory: Path,
     *,
@@ -46,6 +71,7 @@ def write_card(
     preference_pairs: int,
     preference_ties: int,
     files: list[str],
+    max_label_share: float = 0.9,
 ) -> Path:
     """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows; `unusable` the
     generated rows that never reached curation, by stage and drop reason."""
@@ -68,6 +94,7 @@ def write_card(
         ),
         _table("Generated but unusable (never curated)", list(unusable.items())),
     ]
+    sections.append(_label_health(corpus, max_label_share))
     if skipped_rules:
         sections.append(
             "### Rules skipped\n\n" + "\n".join(f"- `{rule}`: {why}" for rule, why in skipped_rules.items()) + "\n"

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from magpie_dagster.domain.judging.labels import LABEL_SETS
 
 SAFETY_VERDICTS = ("safe", "unsafe")
+# Below this many judged rows one label's share says nothing about the judge.
+MIN_ROWS_FOR_DEGENERACY = 10
 
 
 def failure_rates_over(outcomes: Mapping[str, Mapping[str, int]], thresholds: Mapping[str, float]) -> dict[str, float]:
@@ -31,3 +33,21 @@ def labels_outside_sets(label_counts: Mapping[str, Mapping[str | None, int]]) ->
         if bad:
             problems[column] = bad
     return problems
+
+
+def degenerate_labels(
+    label_counts: Mapping[str, Mapping[str | None, int]], max_share: float, min_rows: int = MIN_ROWS_FOR_DEGENERACY
+) -> dict[str, dict[str, object]]:
+    """Judged tags (difficulty, input_quality, task_category) where one label covers at least `max_share` of the
+    judged rows: a judge that answers the same whatever it reads. Language and safety are left out: one language,
+    or "safe" nearly everywhere, is what a healthy night often looks like."""
+    degenerate = {}
+    for column in LABEL_SETS:
+        counts = {label: n for label, n in label_counts.get(column, {}).items() if label is not None}
+        total = sum(counts.values())
+        if total < min_rows:
+            continue
+        label, top = max(counts.items(), key=lambda item: item[1])
+        if top / total >= max_share:
+            degenerate[column] = {"label": label, "share": round(top / total, 4), "rows": total}
+    return degenerate
