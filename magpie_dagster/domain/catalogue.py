@@ -16,13 +16,13 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from magpie_dagster.domain.chat_templates.validation import template_family_problem
+from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.curation_config import CurationSettings, DedupSettings, PreferenceSettings
 from magpie_dagster.domain.engine_config import (
     ENGINE_TAGS,
     LlamaCppConnection,
     OpenAIConnection,
     Sampling,
-    Strict,
     VllmConnection,
 )
 from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.curation.presets import PRESETS
 from magpie_dagster.domain.curation.recipe import Recipe
 from magpie_dagster.domain.dedup.neighbours import DEFAULT_THRESHOLD
-from magpie_dagster.domain.engine_config import Sampling, Strict
+from magpie_dagster.domain.engine_config import Sampling
 
 
 class DedupSettings(Strict):

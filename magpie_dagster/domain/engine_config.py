@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, Field
 
 from magpie_dagster.domain.completion import SamplingParams
+from magpie_dagster.domain.config_model import Strict
 
 HttpUrl = Annotated[str, Field(pattern=r"^https?://")]
 # One server (a string) or replicas of one served model (a list), always held as a tuple.
@@ -18,10 +19,6 @@ ServerUrls = Annotated[
     BeforeValidator(lambda value: (value,) if isinstance(value, str) else value),
     Field(min_length=1),
 ]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Sampling(Strict):

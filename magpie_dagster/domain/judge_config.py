@@ -10,11 +10,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.engine_config import (
     LlamaCppConnection,
     OpenAIConnection,
     ServerUrls,
-    Strict,
     VllmConnection,
 )
 from magpie_dagster.domain.judging.language import DEFAULT_CANDIDATES, unknown_language_codes

@@ -42,17 +42,3 @@ class GenerationProgress:
             f"{self.done}/{self.total} done ({self.done / max(self.total, 1):.0%}), "
             f"{rate:.2f} rows/s, {self.tokens_per_s:.1f} tokens/s, ETA {eta_s:.0f} s"
         )
-
-
-def markdown_table(rows: list[dict], columns: list[str], max_chars: int = 120) -> str:
-    """A small markdown table for the Dagster UI; cells are flattened and shortened."""
-
-    def cell(value: object) -> str:
-        text = "" if value is None else str(value)
-        text = text.replace("\n", " ").replace("|", "\\|")
-        return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
-
-    header = "| " + " | ".join(columns) + " |"
-    divider = "| " + " | ".join("---" for _ in columns) + " |"
-    body = ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
-    return "\n".join([header, divider, *body])

@@ -7,6 +7,7 @@ import dagster as dg
 
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
 from magpie_dagster.defs.assets.stage_run import stage_run
+from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.curation.recipe import apply_recipe
@@ -18,7 +19,6 @@ from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import TAGS
 from magpie_dagster.domain.preference import choose_pair, sample_requests
-from magpie_dagster.domain.progress import markdown_table
 from magpie_dagster.storage import curation_store, leases
 
 CURATION_GROUP = "curation"

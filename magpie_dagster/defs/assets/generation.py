@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
+from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
@@ -18,7 +19,7 @@ from magpie_dagster.domain.catalogue import GeneratorEntry, RetrySettings
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.generator_setup import chat_format_for
 from magpie_dagster.domain.instructions import InstructionSettings, generate_instructions, instruction_fingerprints
-from magpie_dagster.domain.progress import GenerationProgress, markdown_table
+from magpie_dagster.domain.progress import GenerationProgress
 from magpie_dagster.domain.responses import (
     KeptInstruction,
     ResponseSettings,

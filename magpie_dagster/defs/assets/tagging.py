@@ -6,13 +6,13 @@ import dagster as dg
 
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
+from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
 from magpie_dagster.domain.judging.tagging import TagStats
-from magpie_dagster.domain.progress import markdown_table
 from magpie_dagster.storage import tag_store
 from magpie_dagster.storage.rows import judgement_row
 

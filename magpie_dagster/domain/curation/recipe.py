@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import polars as pl
 from pydantic import Field
 
+from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.curation.rules import (
     ROW_FILTERS,
     CategoryCap,
@@ -19,7 +20,6 @@ from magpie_dagster.domain.curation.rules import (
     Rule,
     Shuffle,
 )
-from magpie_dagster.domain.engine_config import Strict
 
 DROP_REASON = "drop_reason"
 SUBSET_RANK = "subset_rank"

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from magpie_dagster.domain.engine_config import Strict
+from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.judging.labels import LABEL_SETS
 
 
