@@ -171,9 +171,9 @@ class OpenAICompletionsEngine(GenerationEngine):
         """`call(client)` on the least busy healthy replica, and which one answered. A replica that cannot answer
         (no connection, a timeout, 429 or 5xx after the client's retry) is taken out for a while and the call
         moves on; when none is left the step fails naming each replica and what it said."""
-        faults: dict[str, str] = {}
+        tried: set[str] = set()
         while True:
-            with self._replicas.slot(excluded=set(faults)) as replica:
+            with self._replicas.slot(excluded=tried) as replica:
                 if replica is None:
                     break
                 try:
@@ -185,13 +185,12 @@ class OpenAICompletionsEngine(GenerationEngine):
                     return response, replica.url
             if len(self.base_urls) == 1 or not is_replica_fault(failure):
                 raise self._explain(failure, replica)  # outside the handler: the SDK error may echo the key
-            faults[replica.url] = _fault_reason(failure)
-            self._replicas.take_out(replica)
-        reasons = "; ".join(f"{url}: {reason}" for url, reason in faults.items()) or "all were taken out just before"
+            tried.add(replica.url)
+            self._replicas.take_out(replica, _fault_reason(failure))
         raise EngineError(
             redact(
-                f"Model entry '{self.entry_key}': none of its {len(self.base_urls)} replicas could answer ({reasons}). "
-                "Start the servers or fix `base_url` in the model catalogue.",
+                f"Model entry '{self.entry_key}': none of its {len(self.base_urls)} replicas could answer "
+                f"({self._replicas.faults()}). Start the servers or fix `base_url` in the model catalogue.",
                 self._secrets,
             )
         )

@@ -21,6 +21,7 @@ class Replica:
     client: openai.OpenAI | None = None  # an engine's own client for this server, if it keeps one
     in_flight: int = 0
     down_until: float = 0.0
+    last_fault: str = ""  # why it was last taken out
     served: int = 0  # requests answered, for metadata and tests
 
 
@@ -56,10 +57,15 @@ class ReplicaSet:
                     chosen.in_flight -= 1
                     self._changed.notify_all()
 
-    def take_out(self, replica: Replica) -> None:
+    def take_out(self, replica: Replica, fault: str) -> None:
         with self._changed:
             replica.down_until = time.monotonic() + self._cooldown_s
+            replica.last_fault = fault
             self._changed.notify_all()
+
+    def faults(self) -> str:
+        """Every replica and why it was last taken out, for the error when none can answer."""
+        return "; ".join(f"{replica.url}: {replica.last_fault or 'busy'}" for replica in self.replicas)
 
     def close(self) -> None:
         for replica in self.replicas:

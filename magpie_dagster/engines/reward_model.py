@@ -76,9 +76,9 @@ class RewardModelClient:
     def _score_one(self, item: tuple[str, str, str]) -> RewardScore:
         """Scored on the least busy healthy replica; one that cannot answer (no connection, 5xx) is taken out for
         a while and the item moves on; when none is left the step fails naming each replica."""
-        faults: dict[str, str] = {}
+        tried: set[str] = set()
         while True:
-            with self._replicas.slot(excluded=set(faults)) as replica:
+            with self._replicas.slot(excluded=tried) as replica:
                 if replica is None:
                     break
                 reply, fault = self._post(replica.url, item)
@@ -87,11 +87,11 @@ class RewardModelClient:
                     return self._scored(item[0], reply)
             if len(self._replicas.replicas) == 1:
                 raise EngineError(fault)
-            faults[replica.url] = fault
-            self._replicas.take_out(replica)
+            tried.add(replica.url)
+            self._replicas.take_out(replica, fault)
         raise EngineError(
             f"None of the {len(self._replicas.replicas)} replicas of the reward model {self.model!r} could answer: "
-            + "; ".join(faults.values())
+            + self._replicas.faults()
         )
 
     def _post(self, url: str, item: tuple[str, str, str]) -> tuple[requests.Response | None, str | None]:
