@@ -102,6 +102,22 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait(timeout=5)
 
 
+def send_completion(handler: BaseHTTPRequestHandler, text: str, model: str = "m") -> None:
+    """Answers like an OpenAI completions endpoint with `text` as the only choice."""
+    payload = json.dumps(
+        {
+            "id": "cmpl-test", "object": "text_completion", "created": 0, "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+        }  # fmt: skip
+    ).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    handler.wfile.write(payload)
+
+
 class _RecordingCompletions(BaseHTTPRequestHandler):
     """Answers every POST like an OpenAI completions endpoint and keeps each request's JSON body."""
 
@@ -110,18 +126,7 @@ class _RecordingCompletions(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.bodies.append(body)
-        payload = json.dumps(
-            {
-                "id": "cmpl-recorded", "object": "text_completion", "created": 0, "model": body.get("model", ""),
-                "choices": [{"index": 0, "text": f"sample for seed {body.get('seed')}", "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-            }  # fmt: skip
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_completion(self, f"sample for seed {body.get('seed')}", body.get("model", ""))
 
     def log_message(self, *args: object) -> None:
         """Silent: tests read the recorded bodies, not the access log."""

@@ -3,7 +3,6 @@ replica that fails is taken out and its requests go to the others, and when all 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -17,6 +16,7 @@ from magpie_dagster_tests.servers import (
     SERVED_MODEL_ID,
     free_loopback_port,
     llama_cpp_server_process,
+    send_completion,
     serve_on_loopback,
 )
 
@@ -36,16 +36,7 @@ class _Busy(BaseHTTPRequestHandler):
         with self.state["lock"]:
             self.state["now"] -= 1
             self.state["served"] += 1
-        payload = json.dumps({
-            "id": "x", "object": "text_completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "text": f"from {self.name}", "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-        }).encode()  # fmt: skip
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        send_completion(self, f"from {self.name}")
 
     def log_message(self, *args: object) -> None:
         """Silent."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -27,6 +27,17 @@ class DaemonThreadPool:
         future: Future = Future()
         self._queue.put((future, function, arguments))
         return future
+
+    def map_all(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """`function` over `items`, the pool's workers at a time, results in order; on the first failure (or an
+        interrupt) the rest are cancelled and those in flight abandoned."""
+        futures = [self.submit(function, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     def shutdown(self) -> None:
         """Idle threads end; a thread busy with an abandoned request ends when it returns (or with the process)."""

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import openai
 import pydantic
@@ -91,18 +90,7 @@ class OpenAICompletionsEngine(GenerationEngine):
         self._pool = DaemonThreadPool(max_concurrency * len(self.base_urls), f"openai-{self.entry_key}")
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
-        return self._concurrently(self._complete_one, requests)
-
-    def _concurrently(self, one: Callable[[Any], Completion], requests: Sequence[Any]) -> list[Completion]:
-        """Up to `max_concurrency` requests in flight; on the first failure (or an interrupt) the rest are
-        cancelled and those in flight abandoned."""
-        futures = [self._pool.submit(one, request) for request in requests]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        return self._pool.map_all(self._complete_one, requests)
 
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
@@ -197,7 +185,7 @@ class OpenAICompletionsEngine(GenerationEngine):
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
-        return self._concurrently(self._chat_one, requests)
+        return self._pool.map_all(self._chat_one, requests)
 
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling

@@ -63,15 +63,8 @@ class RewardModelClient:
         self._pool = DaemonThreadPool(pool_size, f"reward-{model}")
 
     def score(self, items: Sequence[tuple[str, str, str]]) -> list[RewardScore]:
-        """`items` are (conversation_id, instruction, response); one score per item, in order. On the first
-        failure (or an interrupt) the rest are cancelled and those in flight abandoned."""
-        futures = [self._pool.submit(self._score_one, item) for item in items]
-        try:
-            return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+        """`items` are (conversation_id, instruction, response); one score per item, in order."""
+        return self._pool.map_all(self._score_one, items)
 
     def _score_one(self, item: tuple[str, str, str]) -> RewardScore:
         """Scored on the least busy healthy replica; one that cannot answer (no connection, 5xx) is taken out for
