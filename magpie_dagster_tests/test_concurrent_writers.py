@@ -85,7 +85,7 @@ def start_together(script: str, argument_sets: list[list[str]], backend: Backend
 def test_two_runs_of_one_partition_at_once_one_wins_the_other_is_refused(tmp_path, backend):
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
-    for _ in range(3):  # on each backend
+    for _ in range(2):  # on each backend
         outputs = start_together(ONE_PARTITION, [[str(catalogue)]] * 2, backend)
         assert sorted(line.split()[0] for line in outputs) == ["FAILED", "OK"], outputs
         [refused] = [line for line in outputs if line.startswith("FAILED")]
@@ -121,29 +121,27 @@ print("OK" if result.success else "FAILED")
 
 
 @pytest.mark.slow
-def test_partitions_deduplicated_at_the_same_moment_equal_the_brute_force_oracle(tmp_path, new_backend):
+def test_partitions_deduplicated_at_the_same_moment_equal_the_brute_force_oracle(tmp_path, backend):
     rows = corpus()
     keys = list(rows)
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(DEDUP_CATALOGUE)
     vectors = tmp_path / "vectors.json"
     vectors.write_text(json.dumps({i: v.tolist() for ids, vs in rows.values() for i, v in zip(ids, vs, strict=True)}))
-    for round_number in range(2):
-        backend = new_backend(tmp_path / f"round-{round_number}")
-        warehouse = backend.warehouse()
-        warehouse.ensure_schema()
-        for model, day in PARTITIONS:
-            write_instructions(warehouse, model, day, rows[(model, day)][0])
-        arguments = [[str(catalogue), str(vectors), model, day.isoformat()] for model, day in PARTITIONS]
-        assert start_together(ONE_DEDUP, arguments, backend) == ["OK"] * len(PARTITIONS)
-        with warehouse.connect(read_only=True) as connection:
-            stored = connection.execute(
-                "SELECT conversation_id, nearest_conversation_id, min_neighbor_distance, repeat_count, "
-                "min_similar_conversation_id FROM dedup_results"
-            ).fetchall()
-        all_ids = [i for key in keys for i in rows[key][0]]
-        expected = brute_force(all_ids, np.vstack([rows[key][1] for key in keys]), order_keys(rows))
-        assert_matches_brute_force({row[0]: row[1:] for row in stored}, expected, tolerance=1e-5)
+    warehouse = backend.warehouse()
+    warehouse.ensure_schema()
+    for model, day in PARTITIONS:
+        write_instructions(warehouse, model, day, rows[(model, day)][0])
+    arguments = [[str(catalogue), str(vectors), model, day.isoformat()] for model, day in PARTITIONS]
+    assert start_together(ONE_DEDUP, arguments, backend) == ["OK"] * len(PARTITIONS)
+    with warehouse.connect(read_only=True) as connection:
+        stored = connection.execute(
+            "SELECT conversation_id, nearest_conversation_id, min_neighbor_distance, repeat_count, "
+            "min_similar_conversation_id FROM dedup_results"
+        ).fetchall()
+    all_ids = [i for key in keys for i in rows[key][0]]
+    expected = brute_force(all_ids, np.vstack([rows[key][1] for key in keys]), order_keys(rows))
+    assert_matches_brute_force({row[0]: row[1:] for row in stored}, expected, tolerance=1e-5)
 
 
 FOUR_MODELS = """
