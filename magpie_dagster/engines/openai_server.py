@@ -27,7 +27,7 @@ from magpie_dagster.domain.completion import (
 )
 from magpie_dagster.domain.redact import redact
 from magpie_dagster.engines.daemon_pool import DaemonThreadPool
-from magpie_dagster.engines.replicas import Replica, ReplicaSet, is_replica_fault
+from magpie_dagster.engines.replicas import NoReplicaLeft, Replica, ReplicaFault, ReplicaSet, is_replica_fault
 
 # Local servers ignore the key, but the client refuses to start without one (and would otherwise read
 # OPENAI_API_KEY from the environment, which may belong to another service).
@@ -159,26 +159,14 @@ class OpenAICompletionsEngine(GenerationEngine):
         """`call(client)` on the least busy healthy replica, and which one answered. A replica that cannot answer
         (no connection, a timeout, 429 or 5xx after the client's retry) is taken out for a while and the call
         moves on; when none is left the step fails naming each replica and what it said."""
-        tried: set[str] = set()
-        while True:
-            with self._replicas.slot(excluded=tried) as replica:
-                if replica is None:
-                    break
-                try:
-                    response = call(replica.client)
-                except openai.APIError as error:
-                    failure = error
-                else:
-                    replica.served += 1
-                    return response, replica.url
-            if len(self.base_urls) == 1 or not is_replica_fault(failure):
-                raise self._explain(failure, replica)  # outside the handler: the SDK error may echo the key
-            tried.add(replica.url)
-            self._replicas.take_out(replica, _fault_reason(failure))
+        try:
+            return self._replicas.call(lambda replica: self._attempt(call, replica))
+        except NoReplicaLeft as none_left:
+            faults = str(none_left)
         raise EngineError(
             redact(
                 f"Model entry '{self.entry_key}': none of its {len(self.base_urls)} replicas could answer "
-                f"({self._replicas.faults()}). Start the servers or fix `base_url` in the model catalogue.",
+                f"({faults}). Start the servers or fix `base_url` in the model catalogue.",
                 self._secrets,
             )
         )
@@ -210,6 +198,16 @@ class OpenAICompletionsEngine(GenerationEngine):
         if self.structured_output == "json_object":
             return {"type": "json_object", "schema": schema}
         return {"type": "json_schema", "json_schema": {"name": "judgement", "schema": schema, "strict": True}}
+
+    def _attempt(self, call, replica: Replica) -> tuple[dict | str, str]:
+        try:
+            return call(replica.client), replica.url
+        except openai.APIError as error:
+            failure = error
+        # Raised outside the handler: the SDK error (which may echo the key) is not chained.
+        if len(self.base_urls) > 1 and is_replica_fault(failure):
+            raise ReplicaFault(_fault_reason(failure))
+        raise self._explain(failure, replica)
 
     def _explain(self, error: openai.APIError, replica: Replica) -> EngineError:
         """Turns an SDK error into what the user must do, with secrets removed (a server may echo the request)."""

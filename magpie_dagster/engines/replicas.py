@@ -6,13 +6,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import openai
 
 DEFAULT_COOLDOWN_S = 30.0
+T = TypeVar("T")
+
+
+class ReplicaFault(Exception):
+    """Raised by an attempt: this replica cannot answer (the message says why); the call moves to another."""
+
+
+class NoReplicaLeft(Exception):
+    """Every replica was tried or is taken out; the message names each and why it was taken out."""
 
 
 @dataclass
@@ -31,6 +41,25 @@ class ReplicaSet:
         self._per_replica = per_replica
         self._cooldown_s = cooldown_s
         self._changed = threading.Condition()
+
+    def call(self, attempt: Callable[[Replica], T]) -> T:
+        """`attempt(replica)` on the least busy healthy replica; one whose attempt raises `ReplicaFault` is taken out
+        for a while and the call moves to the next, until one answers or `NoReplicaLeft` is raised."""
+        tried: set[str] = set()
+        while True:
+            with self.slot(excluded=tried) as replica:
+                if replica is None:
+                    raise NoReplicaLeft(self.faults())
+                try:
+                    result = attempt(replica)
+                except ReplicaFault as fault:
+                    reason = str(fault)
+                else:
+                    with self._changed:
+                        replica.served += 1
+                    return result
+            tried.add(replica.url)
+            self.take_out(replica, reason)
 
     @contextmanager
     def slot(self, excluded: set[str]) -> Iterator[Replica | None]:

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.domain.redact import redact
 from magpie_dagster.engines.daemon_pool import DaemonThreadPool
-from magpie_dagster.engines.replicas import Replica, ReplicaSet
+from magpie_dagster.engines.replicas import NoReplicaLeft, Replica, ReplicaFault, ReplicaSet
 
 
 @dataclass(frozen=True)
@@ -69,23 +69,22 @@ class RewardModelClient:
     def _score_one(self, item: tuple[str, str, str]) -> RewardScore:
         """Scored on the least busy healthy replica; one that cannot answer (no connection, 5xx) is taken out for
         a while and the item moves on; when none is left the step fails naming each replica."""
-        tried: set[str] = set()
-        while True:
-            with self._replicas.slot(excluded=tried) as replica:
-                if replica is None:
-                    break
-                reply, fault = self._post(replica.url, item)
-                if fault is None:
-                    replica.served += 1
-                    return self._scored(item[0], reply)
-            if len(self._replicas.replicas) == 1:
-                raise EngineError(fault)
-            tried.add(replica.url)
-            self._replicas.take_out(replica, fault)
+        try:
+            return self._replicas.call(lambda replica: self._score_on(replica, item))
+        except NoReplicaLeft as none_left:
+            faults = str(none_left)
         raise EngineError(
             f"None of the {len(self._replicas.replicas)} replicas of the reward model {self.model!r} could answer: "
-            + self._replicas.faults()
+            + faults
         )
+
+    def _score_on(self, replica: Replica, item: tuple[str, str, str]) -> RewardScore:
+        reply, fault = self._post(replica.url, item)
+        if fault is None:
+            return self._scored(item[0], reply)
+        if len(self._replicas.replicas) == 1:
+            raise EngineError(fault)
+        raise ReplicaFault(fault)
 
     def _post(self, url: str, item: tuple[str, str, str]) -> tuple[requests.Response | None, str | None]:
         """The server's reply, or why this replica could not give one."""
