@@ -13,7 +13,6 @@ single file in two ways, both handled here:
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import site
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from magpie_dagster.storage.errors import WarehouseError
+from magpie_dagster.storage.errors import WarehouseError, first_line, redacted
 
 LAKE_PREFIX = "ducklake:postgres:"
 LAKE_ALIAS = "magpie_lake"
@@ -127,7 +126,7 @@ def _lock_connection(lake: LakeLocation):
                     lake.catalog, keepalives=1, keepalives_idle=20, keepalives_interval=5, keepalives_count=4
                 )
             except psycopg2.Error as error:
-                reason = _first_line(error).rstrip(".")
+                reason = first_line(error).rstrip(".")
                 raise WarehouseError(f"Cannot reach the catalog of the {lake.label}: {reason}.{_REACH_HINT}") from None
             connection.autocommit = True
             _LOCK_CONNECTIONS[key] = connection
@@ -147,7 +146,7 @@ def _attach(lake: LakeLocation) -> duckdb.DuckDBPyConnection:
             if "DATA_PATH" in str(error)
             else _REACH_HINT
         )
-        raise WarehouseError(f"Cannot attach the {lake.label}: {_first_line(error)}.{hint}") from None
+        raise WarehouseError(f"Cannot attach the {lake.label}: {first_line(error)}.{hint}") from None
     return connection
 
 
@@ -187,14 +186,5 @@ def _cached_copy(source: Path, name: str) -> Path:
     return target
 
 
-def redacted(text: str) -> str:
-    """`text` with any libpq password replaced, for messages and metadata."""
-    return re.sub(r"password\s*=\s*('[^']*'|\S+)", "password=***", text)
-
-
 def _quoted(text: str) -> str:
     return text.replace("'", "''")
-
-
-def _first_line(error: Exception) -> str:
-    return redacted((str(error).strip().splitlines() or [type(error).__name__])[0])

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed
+from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed, first_line
 from magpie_dagster.storage.lake import LAKE_ALIAS, lake_cursor, parse_lake, write_lock
 from magpie_dagster.storage.schema import (
     DDL,
@@ -104,7 +104,7 @@ class Warehouse:
             yield
         except (duckdb.IOException, duckdb.TransactionException) as error:
             raise WarehouseWriteFailed(
-                f"Writing the warehouse {self.label} failed: {_first_line(error)}. If the disk is full, free "
+                f"Writing the warehouse {self.label} failed: {first_line(error)}. If the disk is full, free "
                 "space and run again: the transaction in flight was rolled back, earlier ones are kept."
             ) from None
 
@@ -119,7 +119,7 @@ class Warehouse:
             except duckdb.ConstraintException as error:
                 _rollback(connection)
                 raise WarehouseError(
-                    f"Nothing was written to {self.label}: {_first_line(error)} (a row with this key is already "
+                    f"Nothing was written to {self.label}: {first_line(error)} (a row with this key is already "
                     "stored; two writers of one partition?)"
                 ) from None
             except BaseException:
@@ -292,7 +292,7 @@ def _check_ownership(connection: duckdb.DuckDBPyConnection, label: str) -> None:
 
 def _unreadable(label: str | Path, error: duckdb.Error) -> WarehouseError:
     return WarehouseError(
-        f"Cannot open the warehouse {label}: {_first_line(error)}. It is not a DuckDB database this project can "
+        f"Cannot open the warehouse {label}: {first_line(error)}. It is not a DuckDB database this project can "
         "read (another kind of file, truncated or damaged), and it was left as it is: restore it from a backup or "
         "point MAGPIE_WAREHOUSE at a new file."
     )
@@ -302,7 +302,3 @@ def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
     """Rolls back what is in flight; after a failed COMMIT there is nothing left to roll back."""
     with suppress(duckdb.Error):
         connection.execute("ROLLBACK")
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
