@@ -155,14 +155,13 @@ def test_sanitising_is_idempotent(raw):
 
 def test_rule_ids_are_stable():
     """Rule ids are stored with every row and grouped on by analysts: renaming one breaks old queries."""
-    assert set(RULE_IDS) == {LABEL, CUT, EMPHASIS, QUOTES, BOLD_TAGS}
+    assert set(RULE_IDS) >= {LABEL, CUT, EMPHASIS, QUOTES, BOLD_TAGS}
+    assert len(RULE_IDS) == len(set(RULE_IDS)) == 11
 
 
 def test_label_with_nothing_after_leaves_empty_text():
     assert sanitise_instruction("Question:") == SanitisedInstruction(text="", rules_fired=(LABEL,))
-    assert sanitise_instruction("**Question:**") == SanitisedInstruction(
-        text="", rules_fired=(EMPHASIS, LABEL)
-    )
+    assert sanitise_instruction("**Question:**") == SanitisedInstruction(text="", rules_fired=(EMPHASIS, LABEL))
 
 
 # The reference sanitiser's bugs (REFERENCE.md section 3): we implement what it meant to do.

@@ -4,7 +4,8 @@ Models sampled from a pre-query template often decorate their query ("**Question
 it themselves. The sanitiser removes that, records which rules fired (stored with every row, so their effect
 can be audited), and never drops a row itself: `drop_reason` names what is wrong, the raw data keeps the row,
 and curation drops it later. The rules are the same for every chat family; their patterns live in
-`sanitise_rules`.
+`sanitise_rules`, and the rules that read the text's structure (lists, code blocks, follow-on answers) in
+`sanitise_structure`. The README's table of behaviours is tested row by row.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from magpie_dagster.domain import sanitise_rules as rules
+from magpie_dagster.domain import sanitise_structure as structure
 
 DropReason = Literal["empty", "template_echo", "truncated"]
 
 # Rules can uncover one another ('"**Question:** ...?"' needs quotes, then emphasis, then the label), so they
 # run in passes until nothing changes; a handful of passes is more than any real output needs.
-_MAX_PASSES = 4
+_MAX_PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,12 @@ def strip_emphasis(text: str) -> str:
     return text
 
 
+def strip_emphasised_first_words(text: str) -> str:
+    """Unwraps emphasis on the first words ("**Help me** plan a trip"), once labels had their chance."""
+    first_words = rules.EMPHASISED_FIRST_WORDS.match(text)
+    return first_words["words"] + text[first_words.end() :] if first_words else text
+
+
 def strip_quotes(text: str) -> str:
     """Removes double quotes wrapping the whole text, or a quote at either end that nothing pairs with."""
     for opening, closing in rules.QUOTE_PAIRS:
@@ -197,4 +205,11 @@ _RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
     (rules.STRIP_EMPHASIS, strip_emphasis),
     (rules.STRIP_LEADING_LABEL, strip_leading_label),
     (rules.CUT_SELF_ANSWER, cut_self_answer),
+    (rules.STRIP_EMPHASIS, strip_emphasised_first_words),
+    (rules.KEEP_FIRST_LISTED_QUESTION, structure.keep_first_listed_question),
+    (rules.STRIP_ENUMERATION, structure.strip_enumeration),
+    (rules.STRIP_LEADING_YEAR, structure.strip_leading_year),
+    (rules.KEEP_WRAPPED_INSTRUCTION, structure.keep_wrapped_instruction),
+    (rules.CUT_CODE_ANSWER, structure.cut_code_answer),
+    (rules.CUT_APPENDED_ANSWER, structure.cut_appended_answer),
 )

@@ -16,8 +16,26 @@ STRIP_LEADING_LABEL = "strip_leading_label"
 CUT_SELF_ANSWER = "cut_self_answer"
 STRIP_EMPHASIS = "strip_emphasis"
 STRIP_QUOTES = "strip_quotes"
+STRIP_ENUMERATION = "strip_enumeration"
+KEEP_FIRST_LISTED_QUESTION = "keep_first_listed_question"
+STRIP_LEADING_YEAR = "strip_leading_year"
+KEEP_WRAPPED_INSTRUCTION = "keep_wrapped_instruction"
+CUT_CODE_ANSWER = "cut_code_answer"
+CUT_APPENDED_ANSWER = "cut_appended_answer"
 
-RULE_IDS = (STRIP_BOLD_TAGS, STRIP_LEADING_LABEL, CUT_SELF_ANSWER, STRIP_EMPHASIS, STRIP_QUOTES)
+RULE_IDS = (
+    STRIP_BOLD_TAGS,
+    STRIP_LEADING_LABEL,
+    CUT_SELF_ANSWER,
+    STRIP_EMPHASIS,
+    STRIP_QUOTES,
+    STRIP_ENUMERATION,
+    KEEP_FIRST_LISTED_QUESTION,
+    STRIP_LEADING_YEAR,
+    KEEP_WRAPPED_INSTRUCTION,
+    CUT_CODE_ANSWER,
+    CUT_APPENDED_ANSWER,
+)
 
 # A label the model wrote before its query ("Question:", "**Task**", "## Question 3:", "Q1."). The match is
 # only accepted when the label is clearly one (a separator, bold wrapping, or a heading alone on its line):
@@ -31,7 +49,9 @@ LEADING_LABEL = re.compile(
     (?:
         (?P<numbered>(?:question|part|problem|task|exercise|q)[ \t]*\#?[ \t]*\d+)
       | (?P<plain>original[ \t]+prompt|user[ \t]+(?:question|query|request)
-          |task|question|query|instructions?|user|prompt|problem|request|q)
+          |(?:the[ \t]+)?(?:scenario|senario|scenerio|situation|problem(?:[ \t]+statement)?)
+          |context|background|descriptions?|discription|challenge
+          |task|question|query|instructions?|user|prompt|request|q)
     )
     [ \t]*
     (?P<inner_sep>[:：]|[.)](?=[\s*_]|\Z))?
@@ -65,8 +85,18 @@ SEGMENT_START = r"(?:^[ \t]*|(?<=[.?!。？！])[ \t]+)"
 MARKER_DECORATION = r"(?:\#{1,6}[ \t]*)?(?:>[ \t]*)?(?:\*{1,2}|__)?[ \t]*"
 _LABEL_COLON = r"[ \t]*(?:\*{1,2}|__)?[ \t]*:"
 
+# "Answer:" in the languages Magpie models most often write: Spanish, Portuguese, Italian, French, German, Dutch,
+# Russian, Polish, Turkish, Indonesian, Chinese, Japanese, Korean. Strong markers: they cut after any sentence.
+_FOREIGN_ANSWER_WORDS = (
+    r"(?:Respuesta|Resposta|Risposta|Réponse|Antwort|Antwoord|Ответ|Odpowiedź|Cevap|Jawaban"
+    r"|Solución|Solução|Soluzione|Lösung|Решение|Explicación|Explicação|Erklärung|Объяснение"
+    r"|答案|回答|解答|解析|答え|정답|답변)"
+)
+_FULLWIDTH_OR_ASCII_COLON = r"[ \t]*(?:\*{1,2}|__)?[ \t]*[:：]"
+
 ANSWER_MARKERS = (
     AnswerMarker("Answer:", r"(?:(?:Final|Correct|Short)[ \t]+)?[Aa]nswers?" + _LABEL_COLON, False),
+    AnswerMarker("Respuesta:", _FOREIGN_ANSWER_WORDS + _FULLWIDTH_OR_ASCII_COLON, False),
     AnswerMarker("Explanation:", r"Explanation" + _LABEL_COLON, False),
     AnswerMarker("Solution:", r"Solution(?:[ \t]+Approach)?" + _LABEL_COLON, False),
     AnswerMarker("# Step 1", r"\#{1,6}[ \t]*(?:\*{1,2})?Step[ \t]*1\b", False),
@@ -76,8 +106,7 @@ ANSWER_MARKERS = (
 )
 
 ANSWER_MARKER_PATTERNS = tuple(
-    (marker, re.compile(SEGMENT_START + MARKER_DECORATION + marker.pattern, re.MULTILINE))
-    for marker in ANSWER_MARKERS
+    (marker, re.compile(SEGMENT_START + MARKER_DECORATION + marker.pattern, re.MULTILINE)) for marker in ANSWER_MARKERS
 )
 
 QUESTION_MARKS = ("?", "？")
@@ -109,3 +138,82 @@ ROLE_HEADER_LINE = re.compile(rf"\A[*_#> \t]*(?:{_ROLES})[*_: \t]*(?:\r?\n|\Z)",
 INLINE_ASSISTANT_TURN = re.compile(r"\A[*_ \t]*assistant[*_ \t]*:", re.IGNORECASE)
 # Nothing but a role name and punctuation.
 ROLE_HEADER_ONLY = re.compile(rf"\A[\W_]*(?:{_ROLES})[\W_]*\Z", re.IGNORECASE)
+
+# A leading enumeration marker: "1. ", "2) ", "(3) ", "a) ", "(b) ", "C. " (a letter and a dot only before a
+# capital, so "E. coli" and initials such as "J. R. R. Tolkien" stay). "3.14" and "10 ways" have no marker.
+LEADING_ENUMERATION = re.compile(
+    r"\A(?:\(?\d{1,2}[.)]|\(?[a-hA-H]\)|\([a-hA-H]\)|[A-H]\.(?=[ \t]+[A-Z](?![a-z]*\.)))[ \t]+(?=\S)"
+)
+# The start of a numbered item on its own line, for a list of several questions.
+NUMBERED_ITEM_LINE = re.compile(r"^[ \t]*\(?(\d{1,2})[.)][ \t]+\S", re.MULTILINE)
+
+# A year alone on the first line ("2023", "**2023**", "(2023)"), or bracketed before the text ("[2023] ...").
+LEADING_YEAR = re.compile(r"\A(?:[*_#( \t]*(?:19|20)\d{2}[*_) \t.:]*\r?\n\s*|[\[(](?:19|20)\d{2}[\])][ \t]*(?=\S))")
+
+# A first line wrapped in quotes or emphasis, a sentence of three words or more, followed by more text: the
+# wrapped line is the instruction and what follows is narrative about it or its answer.
+WRAPPED_FIRST_LINE = re.compile(
+    r"\A(?P<open>\*{1,3}|__|\"|“)"
+    r"(?P<inner>[^\n*_\"“”]*?\S[ \t]+\S[^\n*_\"“”]*?[ \t]+[^\n*_\"“”]*[?.!？。！])"
+    r"(?P<close>\*{1,3}|__|\"|”)[ \t]*\n\s*\S"
+)
+WRAP_PAIRS = {"*": "*", "**": "**", "***": "***", "__": "__", '"': '"', "“": "”"}
+
+# Emphasis on the first words only ("**Help me** plan a trip"); a leading "**kwargs ... **" is not a pair.
+EMPHASISED_FIRST_WORDS = re.compile(
+    r"\A(?P<marker>\*\*|__)(?P<words>[^\W\d_][^*_\n]{0,60}?[^\s*_:：])(?P=marker)(?=[ \t,.:;!?])"
+)
+
+# Opens a fenced code block on its own line.
+CODE_FENCE_LINE = re.compile(r"^[ \t]*```", re.MULTILINE)
+# A request for new code, which a following code block answers ...
+ASKS_FOR_CODE = re.compile(
+    r"\b(?:write|create|implement|generate|build|make|develop|design|give[ \t]+me|show[ \t]+me|provide"
+    r"|how[ \t]+(?:do|can|would|should)[ \t]+(?:i|you|we|one))\b",
+    re.IGNORECASE,
+)
+# ... unless the code is what the request is about.
+ASKS_ABOUT_CODE = re.compile(
+    r"\b(?:fix|debug|wrong|errors?|fails?|failing|bugs?|review|refactor|optimi[sz]e|improve|convert|translate"
+    r"|port|explain|what[ \t]+does|why[ \t]+does|output[ \t]+of|rewrite|simplify|comment)\b",
+    re.IGNORECASE,
+)
+
+# Words by which an instruction points at material it provides ("the following text", "this code", "below",
+# "my essay:"): whatever comes after is part of the instruction, not an answer. "this"/"my" alone are not enough
+# ("How can I improve my sleep?"): they count before a noun that names material, with at most one word between.
+_MATERIAL_NOUNS = (
+    r"(?:text|code|passage|paragraph|sentences?|essay|article|email|e-mail|letter|list|data|dataset|table|function"
+    r"|snippet|program|script|class|query|equation|excerpt|examples?|errors?|logs?|output|json|csv|sql|poem|story"
+    r"|review|message|document|draft|statement|quote|lyrics|summary|abstract|report|speech|recipe|résumé|resume"
+    r"|cover[ \t]+letter|translation|bug|stack[ \t]*trace|regex|file|configuration|config|numbers|words)"
+)
+REFERS_TO_MATERIAL = re.compile(
+    r"\b(?:following|below|attached|provided|given|here(?:'s|[ \t]+is|[ \t]+are))\b"
+    rf"|\b(?:this|these|that|those|my|our)[ \t]+(?:[\w-]+[ \t]+)?{_MATERIAL_NOUNS}\b"
+    r"|siguiente|folgende|suivant|seguinte|seguente|следующ|以下|下面|下列|次の",
+    re.IGNORECASE,
+)
+
+# Where one part of an instruction may end and an appended answer begin: after a line ending in a question
+# mark, or at a blank line.
+QUESTION_LINE_END = re.compile(r"[?？][*_\"”')\]]*[ \t]*$", re.MULTILINE)
+BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+# How the asker, not the model, goes on after a question: first person, a request, more context.
+ASKER_CONTINUES = re.compile(
+    r"\A[*_ \t]*(?:Here(?:'s|[ \t]+is|[ \t]+are)[ \t]+(?:my|our)"
+    r"|I|I'm|I've|I'd|I'll|Im|My|Me|We|We're|We've|Our|Us|Please|Pls|Thanks|Thank[ \t]+you|Also|Bonus"
+    r"|Note|P\.?S\.?|For[ \t]+context|Context|Background|Details|Edit|Update|Ich|Mein|Meine|Wir|Bitte|Je|J'|Mon|Ma"
+    r"|Mes|Nous|Merci|Yo|Mi|Mis|Tengo|Gracias|Eu|Meu|Minha|Obrigad[oa]|Io|Grazie|Я|Мой|Моя|Мы|Спасибо)\b",
+)
+
+# Answer choices the asker gives after a question ("A) Mars", "(b) 4"): part of the question.
+ANSWER_CHOICES = re.compile(r"\A[ \t]*(?:\(?[A-Da-d]\)|[A-D]\.)[ \t]+\S")
+# How the model starts answering: a list, a heading, a courtesy opener ("Sure", "Here are ..."), a table.
+ANSWER_OPENER = re.compile(
+    r"\A[ \t]*(?:(?:\d{1,2}[.)]|[-•*])[ \t]+\S|\#{1,6}[ \t]|\|"
+    r"|(?:Sure|Certainly|Of[ \t]+course|Absolutely|Great[ \t]+question|Here(?:'s|[ \t]+is|[ \t]+are)"
+    r"|Claro|Por[ \t]+supuesto|Bien[ \t]+sûr|Certo|Natürlich|Gerne|Конечно|当然|好的)\b)",
+    re.IGNORECASE,
+)
