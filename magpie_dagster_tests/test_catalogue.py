@@ -15,6 +15,7 @@ from magpie_dagster.domain.catalogue import (
     OpenAIGenerator,
     load_catalogue,
 )
+from magpie_dagster.domain.judging.prompts import PROMPTS
 from magpie_dagster.settings import DEFAULT_CATALOGUE
 
 VALID_ENTRY = """
@@ -180,6 +181,15 @@ def test_judging_defaults_to_the_packaged_model(tmp_path):
     assert judging.judge.tags == ("difficulty", "quality", "category") and judging.safety is None
 
 
+def test_judge_prompt_versions_default_to_the_current_ones_and_can_be_chosen(tmp_path):
+    path = write_catalogue(tmp_path, VALID_ENTRY)
+    judging = "judging:\n  judge: {engine: llama_cpp, model: m.gguf, prompts: {quality: quality-v1}}\n"
+    path.write_text(path.read_text() + judging)
+    judge = load_catalogue(path).judging.judge
+    assert judge.prompt_version("quality") == "quality-v1"
+    assert judge.prompt_version("category") == PROMPTS["category"].version
+
+
 @pytest.mark.parametrize(
     ("judging_yaml", "expected"),
     [
@@ -190,6 +200,9 @@ def test_judging_defaults_to_the_packaged_model(tmp_path):
         ("judge: {engine: llama_cpp, model: m.gguf}\nreward: {kind: magic}", "judging.reward"),
         ("judge: {engine: llama_cpp, model: m.gguf}\nlanguage_candidates: [en, xx]", "unknown ISO 639-1 code.*xx"),
         ("judge: {engine: llama_cpp, model: m.gguf, max_failure_rate: 2}", "judging.judge.max_failure_rate"),
+        ("judge: {engine: llama_cpp, model: m.gguf, prompts: {category: quality-v1}}",
+         "judging.judge.prompts.*prompts.category: unknown version 'quality-v1'; versions: category-v1, category-v2"),
+        ("judge: {engine: llama_cpp, model: m.gguf, prompts: {vibes: vibes-v1}}", "prompts: unknown tag 'vibes'"),
     ],
 )
 def test_malformed_judging_names_the_field(tmp_path, judging_yaml, expected):

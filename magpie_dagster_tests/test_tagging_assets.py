@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import textwrap
 
@@ -10,8 +9,9 @@ import dagster as dg
 import pytest
 
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.domain.judging import tags as tag_specs
 from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.domain.judging.prompts import PROMPTS
+from magpie_dagster.domain.judging.tags import prompt_versions_of
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -83,17 +83,21 @@ def test_every_usable_instruction_gets_every_tag_with_the_released_names(project
     assert "| difficulty |" in metadata["label_distributions"]
 
 
-def test_a_rerun_reuses_judgements_and_a_new_prompt_version_rejudges_only_its_tag(project, monkeypatch):
+def test_a_rerun_reuses_judgements_and_a_new_prompt_version_rejudges_only_its_tag(project):
     assert run(project).success
     again = run(project, assets=("instruction_tags",))
     assert tags_metadata(again)["judged"] == 0
-    bumped = dataclasses.replace(tag_specs.TAGS["quality"].prompt, version="quality-v2")
-    monkeypatch.setitem(tag_specs.TAGS, "quality", dataclasses.replace(tag_specs.TAGS["quality"], prompt=bumped))
+    [other_version] = [v for v in prompt_versions_of("quality") if v != PROMPTS["quality"].version]
+    catalogue_path = project[0]
+    catalogue_path.write_text(
+        catalogue_path.read_text().replace("max_retries: 1,", f"max_retries: 1, prompts: {{quality: {other_version}}},")
+    )
     third = run(project, assets=("instruction_tags",))
     kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
     assert tags_metadata(third)["judged"] == kept
     versions = query(project, "SELECT tag, prompt_version, count(*) FROM judgements GROUP BY ALL ORDER BY 1")
-    assert ("quality", "quality-v2", kept) in versions and ("difficulty", "difficulty-v1", kept) in versions
+    assert ("quality", other_version, kept) in versions
+    assert ("difficulty", PROMPTS["difficulty"].version, kept) in versions
 
 
 def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer(project):

@@ -1,5 +1,5 @@
 """`magpie-dagster run`: materialise the main job for one date partition of each catalogue model (and `prune`,
-`compact`: warehouse housekeeping).
+`compact`: warehouse housekeeping; `eval-judge`: measure the judge).
 
 Runs are recorded in the Dagster instance at $DAGSTER_HOME (default `data/dagster_home`), so
 `DAGSTER_HOME=$PWD/data/dagster_home dagster dev` shows them in the UI afterwards.
@@ -17,10 +17,14 @@ import dagster as dg
 
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.definitions_builder import build_definitions
+from magpie_dagster.defs.eval_judge import add_command as add_eval_judge
+from magpie_dagster.defs.eval_judge import eval_judge
 from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.judging.evaluation import EvalSetError
 from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
 from magpie_dagster.storage import curation_store, summary
@@ -50,14 +54,17 @@ def main(argv: list[str] | None = None) -> int:
         "compact", help="compact a DuckLake warehouse after a backfill: merge small files, expire old snapshots"
     )
     compact.add_argument("--keep-days", type=int, default=7, help="days of snapshots kept for time travel (7)")
+    add_eval_judge(commands)
     arguments = parser.parse_args(argv)
     try:
+        if arguments.command == "eval-judge":
+            return eval_judge(arguments)
         if arguments.command == "prune":
             return _prune(arguments.model)
         if arguments.command == "compact":
             return _compact(arguments.keep_days)
         return _run(arguments.date, arguments.models, arguments.fresh)
-    except (CatalogueError, WarehouseError) as error:
+    except (CatalogueError, WarehouseError, EngineError, EvalSetError, ValueError) as error:
         print(error, file=sys.stderr)
         return 2
 

@@ -75,7 +75,7 @@ class EngineResource(dg.ConfigurableResource):
             self._reward_models[entry] = RewardModelClient(
                 entry.base_url,
                 entry.model,
-                api_key=_api_key("reward", entry),
+                api_key=api_key_for("reward", entry),
                 timeout_s=entry.timeout_s,
                 max_concurrency=entry.max_concurrency,
             )
@@ -84,7 +84,7 @@ class EngineResource(dg.ConfigurableResource):
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
         # Engines run native code: if it crashes, the Python stack lands in the step's compute log.
         faulthandler.enable()
-        return open_engine(connection, api_key=_api_key(label, connection), label=label)
+        return open_engine(connection, api_key=api_key_for(label, connection), label=label)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         for engine in [*self._open_engines.values(), *self._reward_models.values()]:
@@ -93,7 +93,7 @@ class EngineResource(dg.ConfigurableResource):
         self._reward_models.clear()
 
 
-def _api_key(label: str, connection: object) -> str | None:
+def api_key_for(label: str, connection: object) -> str | None:
     variable = getattr(connection, "api_key_env", None)
     if not variable:
         return None

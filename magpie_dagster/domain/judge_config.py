@@ -18,7 +18,7 @@ from magpie_dagster.domain.engine_config import (
     VllmConnection,
 )
 from magpie_dagster.domain.judging.language import DEFAULT_CANDIDATES, unknown_language_codes
-from magpie_dagster.domain.judging.tags import JUDGED_TAGS
+from magpie_dagster.domain.judging.tags import JUDGED_TAGS, TAGS, prompt_versions_of
 
 
 class _JudgeBase(Strict):
@@ -31,6 +31,23 @@ class _JudgeBase(Strict):
     # One label on at least this share of a partition's rows flags the tag as degenerate (a warning check).
     max_label_share: float = Field(0.9, gt=0.0, le=1.0)
     batch_size: int = Field(16, ge=1, le=100_000)
+    # A prompt version per tag, e.g. {category: category-v1}; tags not named use the project's current version.
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("prompts")
+    @classmethod
+    def _known_prompts(cls, prompts: dict[str, str]) -> dict[str, str]:
+        for tag, version in prompts.items():
+            if tag not in JUDGED_TAGS:
+                raise ValueError(f"prompts: unknown tag {tag!r}; judged tags are: {', '.join(JUDGED_TAGS)}")
+            if version not in prompt_versions_of(tag):
+                raise ValueError(
+                    f"prompts.{tag}: unknown version {version!r}; versions: {', '.join(prompt_versions_of(tag))}"
+                )
+        return prompts
+
+    def prompt_version(self, tag: str) -> str:
+        return self.prompts.get(tag) or TAGS[tag].prompt.version
 
     @field_validator("tags")
     @classmethod

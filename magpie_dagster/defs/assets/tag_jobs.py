@@ -17,7 +17,7 @@ from magpie_dagster.domain.judging.judge import JudgeItem, TagResult, judge_item
 from magpie_dagster.domain.judging.language import LANGUAGE_DETECTOR, detect_languages
 from magpie_dagster.domain.judging.safety import SAFETY_TAG
 from magpie_dagster.domain.judging.tagging import TagJob
-from magpie_dagster.domain.judging.tags import TAGS, TagSpec
+from magpie_dagster.domain.judging.tags import TAGS, TagSpec, spec_with_prompt
 
 REWARD_MODEL_PROTOCOL = "vllm-pooling-v1"
 
@@ -34,7 +34,16 @@ def tag_jobs(judging: Judging, engines: EngineResource) -> list[RunnableTagJob]:
     judge = judging.judge
     sampling = SamplingParams(temperature=judge.temperature, max_tokens=judge.max_tokens)
     jobs = [
-        _llm_job(TAGS[tag], "judge", judge, engines, sampling, judge.max_retries, judge.constrained, judge.batch_size)
+        _llm_job(
+            spec_with_prompt(judge.prompt_version(tag)),
+            "judge",
+            judge,
+            engines,
+            sampling,
+            judge.max_retries,
+            judge.constrained,
+            judge.batch_size,
+        )
         for tag in judge.tags
     ]
     if judging.language:

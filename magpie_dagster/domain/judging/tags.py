@@ -4,7 +4,7 @@ answer becomes the released datasets' columns."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from magpie_dagster.domain.judging.labels import (
@@ -15,7 +15,7 @@ from magpie_dagster.domain.judging.labels import (
     normalise_label,
 )
 from magpie_dagster.domain.judging.parse import JudgeAnswerError, extract_json_object
-from magpie_dagster.domain.judging.prompts import PROMPTS, JudgePrompt
+from magpie_dagster.domain.judging.prompts import PROMPT_VERSIONS, PROMPTS, JudgePrompt
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,16 @@ TAGS: dict[str, TagSpec] = {
     )
 }
 JUDGED_TAGS = ("difficulty", "quality", "category")
+
+
+def prompt_versions_of(tag: str) -> list[str]:
+    return [version for version, prompt in PROMPT_VERSIONS.items() if prompt.tag == tag]
+
+
+def spec_with_prompt(version: str) -> TagSpec:
+    """A judged tag's spec asked with prompt `version` instead of the one in use."""
+    prompt = PROMPT_VERSIONS.get(version)
+    if prompt is None or prompt.tag not in JUDGED_TAGS:
+        known = ", ".join(v for tag in JUDGED_TAGS for v in prompt_versions_of(tag))
+        raise ValueError(f"unknown prompt version {version!r}; versions: {known}")
+    return replace(TAGS[prompt.tag], prompt=prompt)
