@@ -48,6 +48,10 @@ class LlamaCppConnection(Strict):
     # llama.cpp's weight repacks for faster CPU kernels. `auto` keeps them unless the installed library carries
     # the AMX path, which crashes on some Intel Xeons (llama.cpp issue 20824); `false` turns every repack off.
     cpu_extra_buffers: Literal["auto"] | bool = "auto"
+    # `batched` decodes up to `parallel_sequences` requests together (one llama_decode per step for all of them);
+    # `sequential` decodes one request at a time through llama-cpp-python's high-level API.
+    decoding: Literal["batched", "sequential"] = "batched"
+    parallel_sequences: int = Field(16, ge=1, le=256)
 
 
 class VllmConnection(Strict):

@@ -20,6 +20,8 @@ def open_engine(connection: Connection, api_key: str | None = None, label: str =
             n_threads=connection.n_threads,
             n_gpu_layers=connection.n_gpu_layers,
             cpu_extra_buffers=connection.cpu_extra_buffers,
+            decoding=connection.decoding,
+            parallel_sequences=connection.parallel_sequences,
         )
     if isinstance(connection, VllmConnection):
         from magpie_dagster.engines.vllm_engine import VllmEngine

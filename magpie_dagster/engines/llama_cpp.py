@@ -1,7 +1,9 @@
 """The embedded CPU engine: llama.cpp through llama-cpp-python, default model the packaged SmolLM2 GGUF.
 
-Requests run one after another on one context; llama-cpp-python keeps the previous prompt's KV cache and
-reuses the longest common prefix, which is exactly Magpie's case (every instruction shares one prompt).
+`decoding: batched` (the default) decodes up to `parallel_sequences` requests together on a second context over
+the same weights (`llama_cpp_batch`), the shared prompt prefix evaluated once. `decoding: sequential` runs
+requests one after another through llama-cpp-python's high-level API on one context, which keeps the previous
+prompt's KV cache and reuses the longest common prefix.
 
 Each call starts from an empty KV cache, so its texts depend only on its requests: a reused prefix evaluates
 the rest of the prompt in a smaller batch, and on CPUs whose batched and single-token kernels round differently
@@ -11,8 +13,14 @@ seeds and machine, whatever ran before it; the same seed twice inside one call i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Literal
+
+from llama_cpp import LlamaGrammar
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from magpie_dagster.domain.completion import (
     ChatRequest,
@@ -23,8 +31,11 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
+from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed
 from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama
 from magpie_dagster.engines.packaged_model import resolve_model_path
+
+Decoding = Literal["batched", "sequential"]
 
 
 class LlamaCppEngine(GenerationEngine):
@@ -39,6 +50,8 @@ class LlamaCppEngine(GenerationEngine):
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         cpu_extra_buffers: ExtraBuffers = "auto",
+        decoding: Decoding = "batched",
+        parallel_sequences: int = 16,
     ):
         path = resolve_model_path(model)
         if not Path(path).is_file():
@@ -52,6 +65,13 @@ class LlamaCppEngine(GenerationEngine):
             raise EngineError(f"llama.cpp could not load {path}: {error}") from error
         self._bos_text = self._token_text(self._llama.token_bos())
         self._adds_bos = self._llama.tokenize(b"x", add_bos=True, special=True)[0] == self._llama.token_bos()
+        self.decoding = decoding
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads
+        self._parallel_sequences = parallel_sequences
+        self._decoder: BatchedDecoder | None = None
+        self._decoder_cells = 0
+        self._chat_formatter: Jinja2ChatFormatter | None = None
 
     @property
     def extra_buffers(self) -> bool:
@@ -59,8 +79,15 @@ class LlamaCppEngine(GenerationEngine):
         return self._llama.model_params.use_extra_bufts
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
+        if self.decoding == "batched":
+            return self._run_batched([self._completion_job(request) for request in requests])
         self._llama.reset()
         return [self._complete_one(request) for request in requests]
+
+    def _completion_job(self, request: CompletionRequest) -> DecodeJob:
+        prompt = strip_duplicate_bos(request.prompt, self._bos_text, self._adds_bos)
+        tokens = self._llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        return DecodeJob(tuple(tokens), request.sampling, request.seed)
 
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
@@ -86,8 +113,62 @@ class LlamaCppEngine(GenerationEngine):
         )
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        if self.decoding == "batched":
+            return self._run_batched([self._chat_job(request) for request in requests])
         self._llama.reset()
         return [self._chat_one(request) for request in requests]
+
+    def _chat_job(self, request: ChatRequest) -> DecodeJob:
+        """The prompt, stop strings and grammar llama-cpp-python's `create_chat_completion` would use."""
+        rendered = self._formatter()(messages=list(request.messages))
+        tokens = self._llama.tokenize(rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True)
+        template_stops = [rendered.stop] if isinstance(rendered.stop, str) else list(rendered.stop or [])
+        sampling = replace(request.sampling, stop=(*request.sampling.stop, *template_stops))
+        grammar = None
+        if request.json_schema:
+            grammar = LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False)._grammar
+        return DecodeJob(tuple(tokens), sampling, request.seed, grammar)
+
+    def _formatter(self) -> Jinja2ChatFormatter:
+        if self._chat_formatter is None:
+            template = self.chat_template()
+            if template is None:
+                raise EngineError(f"{self.model_name} has no chat template in its GGUF metadata: it cannot judge")
+            self._chat_formatter = Jinja2ChatFormatter(
+                template=template.template,
+                eos_token=template.eos_token,
+                bos_token=template.bos_token,
+                stop_token_ids=[self._llama.token_eos()],
+            )
+        return self._chat_formatter
+
+    def _run_batched(self, jobs: Sequence[DecodeJob]) -> list[Completion]:
+        for job in jobs:
+            if len(job.prompt_tokens) + job.sampling.max_tokens > self._n_ctx:
+                raise EngineError(
+                    f"A request for {self.model_name} needs {len(job.prompt_tokens)} prompt tokens plus max_tokens "
+                    f"{job.sampling.max_tokens}, more than the entry's n_ctx {self._n_ctx}: raise n_ctx"
+                )
+        results = self._batched_decoder(jobs).run(jobs)
+        return [
+            Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+            for result in results
+        ]
+
+    def _batched_decoder(self, jobs: Sequence[DecodeJob]) -> BatchedDecoder:
+        """A context just large enough for these jobs' parallel sequences, grown (never shrunk) as calls need."""
+        cells = cells_needed(jobs, self._parallel_sequences)
+        if self._decoder is None or cells > self._decoder_cells:
+            if self._decoder is not None:
+                self._decoder.close()
+            self._decoder_cells = max(cells, self._decoder_cells * 2, 1024)
+            self._decoder = BatchedDecoder(
+                self._llama,
+                max_sequences=self._parallel_sequences,
+                n_ctx=self._decoder_cells,
+                n_threads=self._n_threads,
+            )
+        return self._decoder
 
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
@@ -129,4 +210,7 @@ class LlamaCppEngine(GenerationEngine):
         return self._llama.detokenize([token_id], special=True).decode("utf-8", errors="replace")
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
         self._llama.close()

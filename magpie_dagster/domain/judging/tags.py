@@ -17,6 +17,8 @@ from magpie_dagster.domain.judging.labels import (
 from magpie_dagster.domain.judging.parse import JudgeAnswerError, extract_json_object
 from magpie_dagster.domain.judging.prompts import PROMPT_VERSIONS, PROMPTS, JudgePrompt
 
+MAX_OTHER_TAGS = 3
+
 
 @dataclass(frozen=True)
 class TagSpec:
@@ -126,7 +128,12 @@ TAGS: dict[str, TagSpec] = {
             _object(
                 {
                     "primary_tag": {"type": "string", "enum": list(TASK_CATEGORIES)},
-                    "other_tags": {"type": "array", "items": {"type": "string", "enum": list(TASK_CATEGORIES)}},
+                    # Capped: a small judge otherwise lists categories until max_tokens (384 tokens a row).
+                    "other_tags": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": list(TASK_CATEGORIES)},
+                        "maxItems": MAX_OTHER_TAGS,
+                    },
                 }
             ),
             ("task_category", "other_task_category"),

@@ -1,0 +1,324 @@
+"""Batched decoding on llama.cpp: many sequences advance together, one `llama_decode` per step for all of them.
+
+llama-cpp-python's high-level API decodes one sequence at a time, which leaves a CPU's matrix kernels waiting on
+a one-token batch; decoding 8-32 sequences together turns each step into a small matrix product. Here each request
+gets a KV-cache sequence id on a context of its own (over the already loaded model, so no second copy of the
+weights), its own sampler chain (seed, temperature, top_p, grammar for JSON schemas), its stop strings and
+max_tokens; a finished sequence frees its cells and a waiting request takes its place.
+
+The prompt prefix that all requests of a call share (Magpie's pre-query template; a judge's system turn and rubric)
+is evaluated once, into a sequence of its own, and copied to each request's sequence: a copy shares the cells.
+The sampler chain is the one llama-cpp-python builds for `create_completion` (penalties, then greedy, or top_k
+40, typical 1, top_p, min_p 0.05, temperature, seeded draw), so both paths sample alike. A grammar (a judge's JSON
+schema) is checked the way llama.cpp's own `common_sampler` does: the chain picks a token, the grammar tests that
+one token, and only when it refuses is the grammar applied to the whole vocabulary and the token drawn again.
+Masking 49k candidates per token is what made constrained decoding slow; most tokens pass the one-token test.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import llama_cpp
+import numpy as np
+
+from magpie_dagster.domain.completion import EngineError, SamplingParams
+
+# llama-cpp-python's `create_completion` defaults, mirrored so both paths draw from the same distribution.
+TOP_K = 40
+MIN_P = 0.05
+TYPICAL_P = 1.0
+PENALTY_LAST_N = 64
+
+
+@dataclass(frozen=True)
+class DecodeJob:
+    prompt_tokens: tuple[int, ...]
+    sampling: SamplingParams
+    seed: int
+    grammar: str | None = None
+    """A GBNF grammar (root rule `root`) every sampled token must follow."""
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" or "length"
+    tokens: tuple[int, ...] = ()
+    """The sampled tokens, end-of-generation excluded."""
+
+
+@dataclass
+class _Sequence:
+    index: int
+    job: DecodeJob
+    seq_id: int
+    sampler: ctypes.c_void_p
+    grammar: ctypes.c_void_p | None
+    position: int
+    last_token: int = -1
+    generated: list[int] = field(default_factory=list)
+    text: str | None = None  # set when a stop string cut it
+    finish_reason: str = "stop"
+
+
+class BatchedDecoder:
+    """A decoding context for up to `max_sequences` sequences over a loaded `llama_cpp.Llama` model."""
+
+    def __init__(self, llama: llama_cpp.Llama, *, max_sequences: int, n_ctx: int, n_threads: int | None) -> None:
+        self._llama = llama
+        self._model = llama.model
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self._n_vocab = llama.n_vocab()
+        self._candidate_buffer = np.zeros(
+            self._n_vocab, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
+        )
+        self._candidate_buffer["id"] = np.arange(self._n_vocab, dtype=np.int32)
+        self._max_sequences = max_sequences
+        self._prefix_seq = max_sequences  # the shared prefix lives in a sequence of its own
+        # The high-level context's parameters (attention kernels, KV types, threads), so both paths compute alike.
+        params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
+        params.n_ctx = n_ctx
+        params.n_batch = min(n_ctx, 2048)
+        params.n_ubatch = min(n_ctx, 512)
+        params.n_seq_max = max_sequences + 1
+        params.kv_unified = True
+        if n_threads:
+            params.n_threads = n_threads
+            params.n_threads_batch = n_threads
+        self._ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not self._ctx:
+            raise EngineError(f"llama.cpp could not create a batched context of {n_ctx} tokens")
+        self._n_ctx = n_ctx
+        self._n_batch = params.n_batch
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+
+    def close(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_batch_free(self._batch)
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+
+    def run(self, jobs: Sequence[DecodeJob]) -> list[DecodeResult]:
+        """One result per job, in order. Each call starts from an empty cache, so results depend only on `jobs`."""
+        memory = llama_cpp.llama_get_memory(self._ctx)
+        llama_cpp.llama_memory_clear(memory, True)
+        if not jobs:
+            return []
+        prefix = shared_prefix(jobs)
+        self._check_fits(jobs)
+        if prefix:
+            self._prefill(self._prefix_seq, prefix, 0, want_logits=False)
+        results: list[DecodeResult | None] = [None] * len(jobs)
+        waiting = deque(enumerate(jobs))
+        free_ids = list(range(self._max_sequences))
+        active: list[_Sequence] = []
+        try:
+            while waiting or active:
+                while waiting and free_ids:
+                    index, job = waiting.popleft()
+                    sequence = self._start(index, job, free_ids.pop(), prefix, memory)
+                    if not self._accept(sequence, self._sample(sequence, -1)):
+                        active.append(sequence)
+                    else:
+                        results[index] = self._finish(sequence, memory, free_ids)
+                if not active:
+                    continue
+                self._step(active)
+                still_active = []
+                for batch_index, sequence in enumerate(active):
+                    if self._accept(sequence, self._sample(sequence, batch_index)):
+                        results[sequence.index] = self._finish(sequence, memory, free_ids)
+                    else:
+                        still_active.append(sequence)
+                active = still_active
+        finally:
+            for sequence in active:
+                _free_samplers(sequence)
+        return [result for result in results if result is not None]
+
+    def _check_fits(self, jobs: Sequence[DecodeJob]) -> None:
+        needed = cells_needed(jobs, self._max_sequences)
+        if needed > self._n_ctx:
+            raise EngineError(
+                f"llama.cpp batched decoding needs {needed} KV cells for {min(len(jobs), self._max_sequences)} "
+                f"parallel sequences but the context has {self._n_ctx}: raise the entry's n_ctx, or lower "
+                "parallel_sequences or max_tokens"
+            )
+
+    def _start(self, index: int, job: DecodeJob, seq_id: int, prefix: tuple[int, ...], memory) -> _Sequence:
+        if prefix:
+            llama_cpp.llama_memory_seq_cp(memory, self._prefix_seq, seq_id, 0, len(prefix))
+        own = job.prompt_tokens[len(prefix) :]
+        self._prefill(seq_id, own, len(prefix), want_logits=True)
+        return _Sequence(
+            index=index,
+            job=job,
+            seq_id=seq_id,
+            sampler=self._sampler_chain(job),
+            grammar=(
+                llama_cpp.llama_sampler_init_grammar(self._vocab, job.grammar.encode("utf-8"), b"root")
+                if job.grammar
+                else None
+            ),
+            position=len(job.prompt_tokens),
+        )
+
+    def _prefill(self, seq_id: int, tokens: Sequence[int], start: int, *, want_logits: bool) -> None:
+        for offset in range(0, len(tokens), self._n_batch):
+            chunk = tokens[offset : offset + self._n_batch]
+            last_chunk = offset + self._n_batch >= len(tokens)
+            self._batch.n_tokens = 0
+            for position, token in enumerate(chunk):
+                logits = want_logits and last_chunk and position == len(chunk) - 1
+                self._add(token, start + offset + position, seq_id, logits)
+            self._decode()
+
+    def _step(self, active: Sequence[_Sequence]) -> None:
+        self._batch.n_tokens = 0
+        for sequence in active:
+            self._add(sequence.last_token, sequence.position, sequence.seq_id, True)
+            sequence.position += 1
+        self._decode()
+
+    def _add(self, token: int, position: int, seq_id: int, logits: bool) -> None:
+        batch, slot = self._batch, self._batch.n_tokens
+        batch.token[slot] = token
+        batch.pos[slot] = position
+        batch.n_seq_id[slot] = 1
+        batch.seq_id[slot][0] = seq_id
+        batch.logits[slot] = logits
+        batch.n_tokens = slot + 1
+
+    def _decode(self) -> None:
+        status = llama_cpp.llama_decode(self._ctx, self._batch)
+        if status != 0:
+            raise EngineError(f"llama.cpp batched decode failed with status {status} (1: no KV cache slot left)")
+
+    def _sample(self, sequence: _Sequence, batch_index: int) -> int:
+        if sequence.grammar is None:
+            return llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, batch_index)
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, batch_index), shape=(self._n_vocab,))
+        token = self._apply(sequence.sampler, self._candidates(logits))
+        if not self._grammar_allows(sequence.grammar, token, float(logits[token])):
+            candidates = self._candidates(logits)
+            llama_cpp.llama_sampler_apply(sequence.grammar, ctypes.byref(candidates))
+            token = self._apply(sequence.sampler, candidates)
+        llama_cpp.llama_sampler_accept(sequence.grammar, token)
+        llama_cpp.llama_sampler_accept(sequence.sampler, token)
+        return token
+
+    def _candidates(self, logits: np.ndarray) -> llama_cpp.llama_token_data_array:
+        """Every token with its logit, in a buffer the samplers edit in place (kept alive by `self`)."""
+        self._candidate_buffer["logit"] = logits
+        self._candidate_buffer["p"] = 0.0
+        return llama_cpp.llama_token_data_array(
+            data=self._candidate_buffer.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
+            size=self._n_vocab,
+            selected=-1,
+            sorted=False,
+        )
+
+    @staticmethod
+    def _apply(sampler, candidates: llama_cpp.llama_token_data_array) -> int:
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
+        return candidates.data[candidates.selected].id
+
+    @staticmethod
+    def _grammar_allows(grammar, token: int, logit: float) -> bool:
+        single = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, logit, 0.0))
+        candidates = llama_cpp.llama_token_data_array(data=single, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(candidates))
+        return not math.isinf(single[0].logit)
+
+    def _accept(self, sequence: _Sequence, token: int) -> bool:
+        """Records the sampled token; True when the sequence is done."""
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            sequence.finish_reason = "stop"
+            return True
+        sequence.generated.append(token)
+        sequence.last_token = token
+        stops = [stop for stop in sequence.job.sampling.stop if stop]
+        if stops:
+            text = self._text(sequence)
+            cuts = [text.find(stop) for stop in stops if stop in text]
+            if cuts:
+                sequence.text = text[: min(cuts)]
+                sequence.finish_reason = "stop"
+                return True
+        if len(sequence.generated) >= sequence.job.sampling.max_tokens:
+            sequence.finish_reason = "length"
+            return True
+        return False
+
+    def _finish(self, sequence: _Sequence, memory, free_ids: list[int]) -> DecodeResult:
+        llama_cpp.llama_memory_seq_rm(memory, sequence.seq_id, -1, -1)
+        _free_samplers(sequence)
+        free_ids.append(sequence.seq_id)
+        return DecodeResult(
+            text=self._text(sequence) if sequence.text is None else sequence.text,
+            prompt_tokens=len(sequence.job.prompt_tokens),
+            completion_tokens=len(sequence.generated),
+            finish_reason=sequence.finish_reason,
+            tokens=tuple(sequence.generated),
+        )
+
+    def _text(self, sequence: _Sequence) -> str:
+        # Detokenised as a whole, as llama-cpp-python does: a multi-byte character may span tokens.
+        return self._llama.detokenize(sequence.generated).decode("utf-8", errors="ignore")
+
+    def _sampler_chain(self, job: DecodeJob):
+        sampling = job.sampling
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+
+        def add(sampler) -> None:
+            llama_cpp.llama_sampler_chain_add(chain, sampler)
+
+        # The binding's argument list, exactly as llama-cpp-python's own sampler passes it.
+        add(
+            llama_cpp.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, sampling.repetition_penalty, 0.0, 0.0)
+        )
+        if sampling.temperature == 0.0:
+            add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            add(llama_cpp.llama_sampler_init_top_k(TOP_K))
+            add(llama_cpp.llama_sampler_init_typical(TYPICAL_P, 1))
+            add(llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1))
+            add(llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
+            add(llama_cpp.llama_sampler_init_temp(sampling.temperature))
+            add(llama_cpp.llama_sampler_init_dist(job.seed))
+        return chain
+
+
+def _free_samplers(sequence: _Sequence) -> None:
+    llama_cpp.llama_sampler_free(sequence.sampler)
+    if sequence.grammar is not None:
+        llama_cpp.llama_sampler_free(sequence.grammar)
+
+
+def cells_needed(jobs: Sequence[DecodeJob], max_sequences: int) -> int:
+    """KV cells for the shared prefix plus the largest `max_sequences` jobs' own tokens (prompt rest + output)."""
+    prefix_length = len(shared_prefix(jobs))
+    own = sorted((len(job.prompt_tokens) - prefix_length + job.sampling.max_tokens for job in jobs), reverse=True)
+    return prefix_length + sum(own[:max_sequences])
+
+
+def shared_prefix(jobs: Sequence[DecodeJob]) -> tuple[int, ...]:
+    """The prompt tokens every job starts with, less one: each prompt's last token gives its first sample."""
+    if not jobs:
+        return ()
+    prompts = [job.prompt_tokens for job in jobs]
+    first = prompts[0]
+    length = min(len(prompt) for prompt in prompts)
+    for prompt in prompts[1:]:
+        same = 0
+        while same < length and prompt[same] == first[same]:
+            same += 1
+        length = same
+    return tuple(first[: min(length, min(len(prompt) for prompt in prompts) - 1)])

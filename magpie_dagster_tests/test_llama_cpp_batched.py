@@ -1,0 +1,153 @@
+"""Batched llama.cpp decoding against the single-stream path, on the packaged model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, SamplingParams
+from magpie_dagster.domain.judging.prompts import PROMPTS
+from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.engines.llama_cpp import LlamaCppEngine
+from magpie_dagster.engines.llama_cpp_batch import DecodeJob, cells_needed, shared_prefix
+from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
+
+PRE_QUERY = (
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+    "<|im_start|>user\n"
+)
+OPENINGS = ["Tell me", "Why is", "How do I", "Write a", "What", "Can you", "List", "Explain", "Is it", "Give me"]
+GREEDY = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=40, stop=("<|im_end|>",))
+# Two paths may part ways only where the single-stream path's two best next tokens are this close: batched
+# kernels sum in another order, which moved logits by up to about 0.11 here (three of ten greedy runs part ways
+# at gaps of 0.014-0.11); a wrong position, sequence id or cache copy gives gaps of several logits.
+NEAR_TIE = 0.5
+
+
+def _job(tokens, max_tokens=10):
+    return DecodeJob(tuple(tokens), SamplingParams(max_tokens=max_tokens), seed=1)
+
+
+def test_shared_prefix_keeps_one_token_of_each_prompt_and_sizes_the_cache():
+    jobs = [_job([1, 2, 3, 4]), _job([1, 2, 3, 9, 9]), _job([1, 2, 3])]
+    assert shared_prefix(jobs) == (1, 2)  # the third prompt keeps its last token for its first sample
+    assert shared_prefix([_job([5, 6])]) == (5,)
+    assert shared_prefix([]) == ()
+    # prefix 2 + own parts (2 + 10, 3 + 10, 1 + 10): the two largest when two run at once
+    assert cells_needed(jobs, max_sequences=2) == 2 + 13 + 12
+    assert cells_needed(jobs, max_sequences=8) == 2 + 13 + 12 + 11
+
+
+@pytest.fixture(scope="module")
+def engines():
+    with (
+        LlamaCppEngine(PACKAGED_SMOLLM2, n_ctx=2048, n_threads=2, decoding="sequential") as sequential,
+        LlamaCppEngine(PACKAGED_SMOLLM2, n_ctx=2048, n_threads=2, parallel_sequences=4) as batched,
+    ):
+        yield sequential, batched
+
+
+def _single_stream_tokens(engine: LlamaCppEngine, prompt_tokens, max_tokens: int) -> list[int]:
+    """Greedy tokens from llama-cpp-python's own generator (the sequential path's sampler), end token included."""
+    llama = engine._llama
+    tokens = []
+    for token in llama.generate(prompt_tokens, temp=0.0, top_k=40, top_p=1.0, min_p=0.05, reset=True):
+        if len(tokens) == max_tokens:
+            break
+        tokens.append(token)
+        if token == llama.token_eos():
+            break
+    return tokens
+
+
+def _next_token_logits(engine: LlamaCppEngine, tokens) -> np.ndarray:
+    llama = engine._llama
+    llama.reset()
+    llama.eval(tokens)
+    return np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),)).copy()
+
+
+@pytest.mark.slow
+def test_greedy_batched_equals_single_stream_up_to_near_ties(engines):
+    """Ten prompts on four parallel sequences (finished ones replaced by waiting ones) against the single stream.
+
+    Wherever the paths differ, the single stream's logits at that step must show a near-tie between the two
+    chosen tokens; anything else is a bug (a wrong position, sequence id or cache copy), not rounding.
+    """
+    sequential, batched = engines
+    requests = [CompletionRequest(PRE_QUERY + opening, GREEDY, seed=i) for i, opening in enumerate(OPENINGS)]
+    jobs = [batched._completion_job(request) for request in requests]
+    results = batched._batched_decoder(jobs).run(jobs)
+    eos = sequential._llama.token_eos()
+    for job, result in zip(jobs, results, strict=True):
+        ours = [*result.tokens, *([eos] if result.finish_reason == "stop" else [])]
+        reference = _single_stream_tokens(sequential, list(job.prompt_tokens), GREEDY.max_tokens)
+        if ours == reference:
+            continue
+        step = next((i for i, (a, b) in enumerate(zip(ours, reference, strict=False)) if a != b), None)
+        assert step is not None, f"one path stopped early without choosing another token: {ours} vs {reference}"
+        logits = _next_token_logits(sequential, [*job.prompt_tokens, *reference[:step]])
+        gap = abs(float(logits[reference[step]] - logits[ours[step]]))
+        assert gap < NEAR_TIE, f"prompt {job.prompt_tokens[-3:]}: paths part at step {step} with a logit gap {gap}"
+
+
+@pytest.mark.slow
+def test_engine_texts_match_between_paths_and_count_tokens(engines):
+    sequential, batched = engines
+    requests = [CompletionRequest(PRE_QUERY + opening, GREEDY, seed=i) for i, opening in enumerate(OPENINGS[:6])]
+    one_by_one = sequential.complete(requests)
+    together = batched.complete(requests)
+    assert [c.prompt_tokens for c in together] == [c.prompt_tokens for c in one_by_one]
+    for single, batch in zip(one_by_one, together, strict=True):
+        assert 0 < batch.completion_tokens <= GREEDY.max_tokens
+        assert batch.finish_reason == ("length" if batch.completion_tokens == GREEDY.max_tokens else "stop")
+        assert "<|im_end|>" not in batch.text
+        if single.text != batch.text:  # a near-tie (see the test above): same start, same kind of text
+            assert single.text[:1] == batch.text[:1] or single.completion_tokens > 1
+
+
+@pytest.mark.slow
+def test_stop_strings_max_tokens_and_seeds_are_per_sequence(engines):
+    _, batched = engines
+    warm = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=24)
+    requests = [
+        CompletionRequest(PRE_QUERY + "Write a long list of fruits, one per line:\n", SamplingParams(max_tokens=5), 1),
+        CompletionRequest(PRE_QUERY, SamplingParams(temperature=1.0, max_tokens=60, stop=(" ", "\n")), 2),
+        *[CompletionRequest(PRE_QUERY, warm, seed) for seed in (3, 4, 5, 3)],
+    ]
+    first, again = batched.complete(requests), batched.complete(requests)
+    assert [c.text for c in first] == [c.text for c in again]  # a call's texts depend only on its requests
+    assert (first[0].completion_tokens, first[0].finish_reason) == (5, "length")
+    assert " " not in first[1].text and "\n" not in first[1].text and first[1].finish_reason in ("stop", "length")
+    assert first[2].text == first[5].text  # same seed, same prompt: same sample, wherever it ran in the batch
+    assert len({c.text for c in first[2:5]}) >= 2  # other seeds draw other samples
+
+
+@pytest.mark.slow
+def test_batched_judge_answers_follow_the_schema(engines):
+    _, batched = engines
+    spec = TAGS["category"]
+    requests = [
+        ChatRequest(
+            messages=tuple(PROMPTS["category"].messages(instruction=text)),
+            sampling=SamplingParams(temperature=0.0, max_tokens=160),
+            seed=7,
+            json_schema=spec.json_schema,
+        )
+        for text in ["What is 2 + 2?", "Write a haiku about snow.", "Plan my week.", "Fix my Python loop.", "Hi!"]
+    ]
+    for answer in batched.chat(requests):
+        if answer.finish_reason == "stop":
+            columns = spec.parse(answer.text)
+            assert columns["task_category"] in spec.json_schema["properties"]["primary_tag"]["enum"]
+            json.loads(answer.text)
+
+
+@pytest.mark.slow
+def test_a_request_larger_than_the_context_is_refused_with_the_fix(engines):
+    _, batched = engines
+    request = CompletionRequest(PRE_QUERY, SamplingParams(max_tokens=4000), seed=1)
+    with pytest.raises(EngineError, match="more than the entry's n_ctx 2048: raise n_ctx"):
+        batched.complete([request])
