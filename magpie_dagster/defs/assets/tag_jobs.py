@@ -33,19 +33,11 @@ def tag_jobs(judging: Judging, engines: EngineResource) -> list[RunnableTagJob]:
     """Engines open lazily, on the first batch that needs them, so a fully cached partition loads no model."""
     judge = judging.judge
     sampling = SamplingParams(temperature=judge.temperature, max_tokens=judge.max_tokens)
-    jobs = [
-        _llm_job(
-            spec_with_prompt(judge.prompt_version(tag)),
-            "judge",
-            judge,
-            engines,
-            sampling,
-            judge.max_retries,
-            judge.constrained,
-            judge.batch_size,
-        )
-        for tag in judge.tags
-    ]
+
+    def judge_job(spec: TagSpec) -> RunnableTagJob:
+        return _llm_job(spec, "judge", judge, engines, sampling, judge.max_retries, judge.constrained, judge.batch_size)
+
+    jobs = [judge_job(spec_with_prompt(judge.prompt_version(tag))) for tag in judge.tags]
     if judging.language:
         candidates = judging.language_candidates
         job = TagJob(
@@ -61,18 +53,7 @@ def tag_jobs(judging: Judging, engines: EngineResource) -> list[RunnableTagJob]:
     if isinstance(judging.reward, RewardModelEntry):
         jobs.append(_reward_model_job(judging.reward, engines))
     elif judging.reward is not None:
-        jobs.append(
-            _llm_job(
-                TAGS["reward"],
-                "judge",
-                judge,
-                engines,
-                sampling,
-                judge.max_retries,
-                judge.constrained,
-                judge.batch_size,
-            )
-        )
+        jobs.append(judge_job(TAGS["reward"]))
     return jobs
 
 
