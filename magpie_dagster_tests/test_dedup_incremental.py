@@ -255,3 +255,21 @@ def test_normalisation_makes_typing_variants_exact_duplicates(a, b):
 def test_different_requests_hash_differently():
     assert text_hash("Sort a list") != text_hash("Sort a dict")
     assert normalise_text("C# generics?") == "c# generics"
+
+
+@pytest.mark.parametrize("block_size", [7, None])
+def test_blocked_search_equals_the_full_distance_matrix(block_size):
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    vectors[250:] = vectors[:50] + rng.normal(scale=0.05, size=(50, 16)).astype(np.float32)  # planted near-copies
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries, self_index = vectors[200:], np.arange(200, 300)
+    found = search(queries, vectors, self_index, threshold=0.05, block_size=block_size)
+    distances = np.maximum(2 - 2 * (queries.astype(np.float64) @ vectors.T.astype(np.float64)), 0)
+    distances[np.arange(100), self_index] = np.inf
+    assert list(found.query_nearest) == list(distances.argmin(axis=1))
+    assert np.allclose(found.query_distance, distances.min(axis=1), atol=1e-5)
+    assert list(found.corpus_nearest) == list(distances.argmin(axis=0))
+    expected_pairs = {(int(q), int(c)) for q, c in zip(*np.nonzero(distances < 0.05), strict=True)}
+    assert {(int(q), int(c)) for q, c, _ in found.pairs} == expected_pairs
+    assert len(expected_pairs) >= 50  # the planted copies and their originals find each other

@@ -42,26 +42,41 @@ def search(
     corpus_distance = np.full(n_corpus, np.inf, dtype=np.float32)
     pairs: list[np.ndarray] = []
     block_size = block_size or max(1, min(4096, BLOCK_BYTES // (4 * max(n_corpus, 1))))
+    # Work on similarities (distance = 2 - 2 sim, so nearest = most similar): the block is written once by the
+    # matrix product and read once per reduction; distances are computed only for the values kept.
+    min_similarity = 1.0 - threshold / 2.0
     for start in range(0, n_queries, block_size):
         stop = min(start + block_size, n_queries)
-        distances = np.maximum(2.0 - 2.0 * (queries[start:stop] @ corpus.T), 0.0)
+        similarities = queries[start:stop] @ corpus.T
         rows = np.arange(stop - start)
         own = self_index[start:stop]
         has_self = own >= 0
-        distances[rows[has_self], own[has_self]] = np.inf
-        if n_corpus:
-            nearest = distances.argmin(axis=1)
-            query_nearest[start:stop] = nearest
-            query_distance[start:stop] = distances[rows, nearest]
-            block_best = distances.argmin(axis=0)
-            block_distance = distances[block_best, np.arange(n_corpus)]
-            closer = block_distance < corpus_distance
-            corpus_nearest[closer] = block_best[closer] + start
-            corpus_distance[closer] = block_distance[closer]
-        close_q, close_c = np.nonzero(distances < threshold)
-        if len(close_q):
-            pairs.append(np.column_stack([close_q + start, close_c, distances[close_q, close_c]]))
+        similarities[rows[has_self], own[has_self]] = -np.inf
+        if not n_corpus:
+            continue
+        nearest = similarities.argmax(axis=1)
+        best = similarities[rows, nearest]
+        query_nearest[start:stop] = nearest
+        query_distance[start:stop] = _distance(best)
+        block_best = similarities.argmax(axis=0)
+        block_distance = _distance(similarities[block_best, np.arange(n_corpus)])
+        closer = block_distance < corpus_distance
+        corpus_nearest[closer] = block_best[closer] + start
+        corpus_distance[closer] = block_distance[closer]
+        # Only rows whose best match is close enough can have near-duplicate pairs.
+        candidates = np.nonzero(best > min_similarity)[0]
+        if len(candidates):
+            close_q, close_c = np.nonzero(similarities[candidates] > min_similarity)
+            close_q = candidates[close_q]
+            distance = _distance(similarities[close_q, close_c])
+            keep = distance < threshold
+            pairs.append(np.column_stack([close_q[keep] + start, close_c[keep], distance[keep]]))
     query_nearest[~np.isfinite(query_distance)] = -1
     corpus_nearest[~np.isfinite(corpus_distance)] = -1
     all_pairs = np.concatenate(pairs) if pairs else np.empty((0, 3))
     return NeighbourSearch(query_nearest, query_distance, corpus_nearest, corpus_distance, all_pairs)
+
+
+def _distance(similarity: np.ndarray) -> np.ndarray:
+    """Squared L2 of unit vectors from their cosine; -inf (the excluded own row) becomes inf."""
+    return np.maximum(2.0 - 2.0 * similarity, 0.0).astype(np.float32)
