@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import llama_cpp
 import numpy as np
+from llama_cpp._utils import suppress_stdout_stderr
 
 from magpie_dagster.domain.completion import EngineError, SamplingParams
 
@@ -92,7 +93,9 @@ class BatchedDecoder:
         if n_threads:
             params.n_threads = n_threads
             params.n_threads_batch = n_threads
-        self._ctx = llama_cpp.llama_init_from_model(self._model, params)
+        # llama.cpp warns that the unified cache exceeds the training context; no sequence does (checked per call).
+        with suppress_stdout_stderr(disable=llama.verbose):
+            self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
             raise EngineError(f"llama.cpp could not create a batched context of {n_ctx} tokens")
         self._n_ctx = n_ctx

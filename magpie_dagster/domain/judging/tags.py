@@ -18,6 +18,10 @@ from magpie_dagster.domain.judging.parse import JudgeAnswerError, extract_json_o
 from magpie_dagster.domain.judging.prompts import PROMPT_VERSIONS, PROMPTS, JudgePrompt
 
 MAX_OTHER_TAGS = 3
+# Free-text fields end within this many characters: a small judge otherwise repeats a phrase inside them until
+# max_tokens, which cost the quality tag 312 tokens a row (and 4x its time) for the same label.
+MAX_TEXT_CHARS = 200
+_BOUNDED_TEXT = {"type": "string", "maxLength": MAX_TEXT_CHARS}
 
 
 @dataclass(frozen=True)
@@ -102,8 +106,8 @@ TAGS: dict[str, TagSpec] = {
             PROMPTS["difficulty"],
             _object(
                 {
-                    "intent": {"type": "string"},
-                    "knowledge": {"type": "string"},
+                    "intent": _BOUNDED_TEXT,
+                    "knowledge": _BOUNDED_TEXT,
                     "difficulty": {"type": "string", "enum": list(DIFFICULTY)},
                 }
             ),
@@ -115,7 +119,7 @@ TAGS: dict[str, TagSpec] = {
             PROMPTS["quality"],
             _object(
                 {
-                    "quality_explanation": {"type": "string"},
+                    "quality_explanation": _BOUNDED_TEXT,
                     "input_quality": {"type": "string", "enum": list(INPUT_QUALITY)},
                 }
             ),
