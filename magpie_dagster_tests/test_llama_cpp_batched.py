@@ -36,8 +36,8 @@ def test_shared_prefix_keeps_one_token_of_each_prompt_and_sizes_the_cache():
     assert shared_prefix([_job([5, 6])]) == (5,)
     assert shared_prefix([]) == ()
     # prefix 2 + own parts (2 + 10, 3 + 10, 1 + 10): the two largest when two run at once
-    assert cells_needed(jobs, max_sequences=2) == 2 + 13 + 12
-    assert cells_needed(jobs, max_sequences=8) == 2 + 13 + 12 + 11
+    assert cells_needed(jobs, max_sequences=2, prefix_length=2) == 2 + 13 + 12
+    assert cells_needed(jobs, max_sequences=8, prefix_length=2) == 2 + 13 + 12 + 11
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
-from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed
+from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed, shared_prefix
 from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama
 from magpie_dagster.engines.packaged_model import resolve_model_path
 
@@ -157,7 +157,7 @@ class LlamaCppEngine(GenerationEngine):
 
     def _batched_decoder(self, jobs: Sequence[DecodeJob]) -> BatchedDecoder:
         """A context just large enough for these jobs' parallel sequences, grown (never shrunk) as calls need."""
-        cells = cells_needed(jobs, self._parallel_sequences)
+        cells = cells_needed(jobs, self._parallel_sequences, len(shared_prefix(jobs)))
         if self._decoder is None or cells > self._decoder_cells:
             if self._decoder is not None:
                 self._decoder.close()

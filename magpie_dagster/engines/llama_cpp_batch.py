@@ -115,7 +115,7 @@ class BatchedDecoder:
         if not jobs:
             return []
         prefix = shared_prefix(jobs)
-        self._check_fits(jobs)
+        self._check_fits(jobs, len(prefix))
         if prefix:
             self._prefill(self._prefix_seq, prefix, 0, want_logits=False)
         results: list[DecodeResult | None] = [None] * len(jobs)
@@ -146,8 +146,8 @@ class BatchedDecoder:
                 _free_samplers(sequence)
         return [result for result in results if result is not None]
 
-    def _check_fits(self, jobs: Sequence[DecodeJob]) -> None:
-        needed = cells_needed(jobs, self._max_sequences)
+    def _check_fits(self, jobs: Sequence[DecodeJob], prefix_length: int) -> None:
+        needed = cells_needed(jobs, self._max_sequences, prefix_length)
         if needed > self._n_ctx:
             raise EngineError(
                 f"llama.cpp batched decoding needs {needed} KV cells for {min(len(jobs), self._max_sequences)} "
@@ -305,9 +305,8 @@ def _free_samplers(sequence: _Sequence) -> None:
         llama_cpp.llama_sampler_free(sequence.grammar)
 
 
-def cells_needed(jobs: Sequence[DecodeJob], max_sequences: int) -> int:
+def cells_needed(jobs: Sequence[DecodeJob], max_sequences: int, prefix_length: int) -> int:
     """KV cells for the shared prefix plus the largest `max_sequences` jobs' own tokens (prompt rest + output)."""
-    prefix_length = len(shared_prefix(jobs))
     own = sorted((len(job.prompt_tokens) - prefix_length + job.sampling.max_tokens for job in jobs), reverse=True)
     return prefix_length + sum(own[:max_sequences])
 
@@ -318,10 +317,10 @@ def shared_prefix(jobs: Sequence[DecodeJob]) -> tuple[int, ...]:
         return ()
     prompts = [job.prompt_tokens for job in jobs]
     first = prompts[0]
-    length = min(len(prompt) for prompt in prompts)
+    length = min(len(prompt) for prompt in prompts) - 1
     for prompt in prompts[1:]:
         same = 0
         while same < length and prompt[same] == first[same]:
             same += 1
         length = same
-    return tuple(first[: min(length, min(len(prompt) for prompt in prompts) - 1)])
+    return tuple(first[: max(length, 0)])
