@@ -17,13 +17,13 @@ import time
 import numpy as np
 from dedup_scale import synthetic
 
-from magpie_dagster.domain.dedup.neighbours import BLOCK_BYTES, search
+from magpie_dagster.domain.dedup.neighbours import block_rows, search
 
 
 def top1_floor(vectors: np.ndarray) -> np.ndarray:
     """Nearest other row by a blocked matrix product and an argmax: nothing else."""
     count = len(vectors)
-    block = max(1, min(4096, BLOCK_BYTES // (4 * count)))
+    block = block_rows(count)
     nearest = np.empty(count, dtype=np.int64)
     for start in range(0, count, block):
         stop = min(start + block, count)

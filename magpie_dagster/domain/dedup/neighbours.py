@@ -41,7 +41,7 @@ def search(
     corpus_nearest = np.full(n_corpus, -1, dtype=np.int64)
     corpus_distance = np.full(n_corpus, np.inf, dtype=np.float32)
     pairs: list[np.ndarray] = []
-    block_size = block_size or max(1, min(4096, BLOCK_BYTES // (4 * max(n_corpus, 1))))
+    block_size = block_size or block_rows(n_corpus)
     # Work on similarities (distance = 2 - 2 sim, so nearest = most similar): the block is written once by the
     # matrix product and read once per reduction; distances are computed only for the values kept.
     min_similarity = 1.0 - threshold / 2.0
@@ -75,6 +75,11 @@ def search(
     corpus_nearest[~np.isfinite(corpus_distance)] = -1
     all_pairs = np.concatenate(pairs) if pairs else np.empty((0, 3))
     return NeighbourSearch(query_nearest, query_distance, corpus_nearest, corpus_distance, all_pairs)
+
+
+def block_rows(n_corpus: int) -> int:
+    """Query rows per block, so one block of float32 similarities takes about `BLOCK_BYTES`."""
+    return max(1, min(4096, BLOCK_BYTES // (4 * max(n_corpus, 1))))
 
 
 def _distance(similarity: np.ndarray) -> np.ndarray:
