@@ -105,7 +105,8 @@ class FakeEngineResource(EngineResource):
     """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server;
     the engines of `crashing_models` kill their own process with SIGSEGV on the first request; after
     `fail_after_requests` completion requests every further one fails like a server that went away. Each
-    completion request appends its conversation seed to `request_log` when set (to count engine calls)."""
+    completion request appends its conversation seed to `request_log` when set (to count engine calls); each
+    engine opened appends its label and process id to `open_log` when set (to count model loads)."""
 
     script: str = "default"
     judge_script: str = "valid"
@@ -113,8 +114,12 @@ class FakeEngineResource(EngineResource):
     crashing_models: list[str] = []
     fail_after_requests: int | None = None
     request_log: str | None = None
+    open_log: str | None = None
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
+        if self.open_log:
+            with open(self.open_log, "a", encoding="utf-8") as file:
+                file.write(f"{label} {os.getpid()}\n")
         if self.unreachable:
             return _unreachable(label)
         text_for = _die_by_sigsegv if label in self.crashing_models else SCRIPTS[self.script]

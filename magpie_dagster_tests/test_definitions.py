@@ -5,12 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import textwrap
 
+from pathlib import Path
+
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME  # what the UI's Materialise runs
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from magpie_dagster.definitions import defs as lazy_definitions
 from magpie_dagster.defs.definitions_builder import build_definitions
-from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION
+from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION, model_date_key
 from magpie_dagster.defs.schedules import nightly_run_requests
+
+CATALOGUE = """
+start_date: "2026-11-01"
+models:
+  - {key: alpha, engine: llama_cpp, model: packaged:smollm2-135m-instruct, template: smollm2, instructions_per_batch: 4}
+"""
 
 
 def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
@@ -87,3 +97,39 @@ def test_nightly_schedule_requests_tonight_for_every_model(tmp_path):
     )
     assert keys == [("one", "2026-11-21"), ("two", "2026-11-21")]
     assert len(nightly_run_requests(("a", "b", "c"), dt.date(2026, 11, 22))) == 3
+
+
+def test_a_materialisation_from_the_asset_graph_loads_each_model_once(tmp_path, monkeypatch):
+    """Instructions and responses share one process and one engine (a process per step would load it twice)."""
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(CATALOGUE)
+    open_log = tmp_path / "opens.log"
+    monkeypatch.setenv("MAGPIE_CATALOGUE", str(catalogue))
+    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    monkeypatch.setenv("MAGPIE_OPEN_LOG", str(open_log))
+    partitions = build_definitions(catalogue, tmp_path / "w.duckdb").resolve_job_def("magpie_job").partitions_def
+    tags = partitions.get_tags_for_partition_key(model_date_key("alpha", dt.date(2026, 11, 20)))
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        with dg.execute_job(
+            ReconstructableRepository.for_module(
+                "magpie_dagster_tests.daemon_location", "defs", working_directory=str(Path(__file__).parent.parent)
+            ).get_reconstructable_job(IMPLICIT_ASSET_JOB_NAME),
+            instance=instance,
+            asset_selection=[dg.AssetKey("raw_instructions"), dg.AssetKey("responses")],
+            tags=tags,
+        ) as result:
+            assert result.success
+            steps = {event.step_key for event in result.all_events if event.is_step_success}
+    assert steps == {"raw_instructions", "responses"}
+    opens = open_log.read_text().splitlines()
+    assert len(opens) == 1 and opens[0].startswith("alpha "), opens
+
+
+def test_a_catalogue_with_in_process_vllm_keeps_a_process_per_step_in_the_asset_graph(tmp_path):
+    """Two vLLM models in one process would not both fit on the GPU; only a process's exit frees it reliably."""
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(CATALOGUE)
+    assert build_definitions(catalogue, tmp_path / "w.duckdb").executor is dg.in_process_executor
+    catalogue.write_text(CATALOGUE + "  - {key: big, engine: vllm, model: org/big, template: llama-3}\n")
+    executor = build_definitions(catalogue, tmp_path / "w.duckdb").executor
+    assert executor.name == "step_per_process"

@@ -10,7 +10,7 @@ from magpie_dagster.defs.assets.curation import build_curation_assets
 from magpie_dagster.defs.assets.dedup import build_dedup_asset
 from magpie_dagster.defs.assets.generation import build_generation_assets
 from magpie_dagster.defs.assets.tagging import build_tagging_asset
-from magpie_dagster.defs.jobs import build_magpie_job, build_nightly_curation_job
+from magpie_dagster.defs.jobs import asset_graph_executor, build_magpie_job, build_nightly_curation_job
 from magpie_dagster.defs.partitions import build_model_date_partitions, build_nights
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, EngineResource, WarehouseResource
 from magpie_dagster.defs.schedules import build_nightly_schedule
@@ -40,6 +40,7 @@ def build_definitions(
     curation_job = build_nightly_curation_job(nights, nightly)
     return dg.Definitions(
         assets=[*per_model, *nightly],
+        executor=asset_graph_executor(catalogue),
         jobs=[model_job, curation_job],
         schedules=[build_nightly_schedule(model_job, catalogue)],
         sensors=[build_native_crash_sensor(catalogue)],

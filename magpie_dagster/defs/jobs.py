@@ -1,14 +1,19 @@
 """The jobs: every per-model stage for one model x date partition, and the nightly stages across models.
 
-Each step runs in its own process, one at a time. A crash in native code (llama.cpp, torch) then ends that
-step, not the run worker: Dagster records which step died by which signal, and the other partitions of the
-night still run. One step at a time because llama.cpp's threads busy-wait: two engines on the same cores slow
-each other down tenfold.
+Each step of the jobs runs in its own process, one at a time. A crash in native code (llama.cpp, torch) then
+ends that step, not the run worker: Dagster records which step died by which signal, and the other partitions
+of the night still run. One step at a time because llama.cpp's threads busy-wait: two engines on the same cores
+slow each other down tenfold.
+
+Materialisations picked in the asset graph run in one process instead (`asset_graph_executor`), so a model is
+loaded once per run, not once per step; a crash then ends that run only.
 """
 
 from __future__ import annotations
 
 import dagster as dg
+
+from magpie_dagster.domain.catalogue import Catalogue
 
 MAGPIE_JOB = "magpie_job"
 NIGHTLY_CURATION_JOB = "nightly_curation_job"
@@ -40,3 +45,12 @@ def _isolated_steps_job(
         executor_def=STEP_PER_PROCESS,
         description=description,
     )
+
+
+def asset_graph_executor(catalogue: Catalogue) -> dg.ExecutorDefinition:
+    """The Definitions' executor, which runs what the UI's Materialise and `dagster asset materialize` start.
+
+    In-process vLLM engines are the exception: a process frees its GPU memory reliably only by exiting, and a
+    vLLM generator plus a vLLM judge loaded into one process would not both fit.
+    """
+    return STEP_PER_PROCESS if "vllm" in catalogue.engines_in_use else dg.in_process_executor
