@@ -1,14 +1,16 @@
 """Throughput of the asset path against the raw engine, on the same prompts and seeds, in one run.
 
-For each repeat (order alternated, medians reported):
-  raw     llama-cpp-python's `Llama.create_completion` called directly on the instruction prompts the
-          asset would build (same template, sampling, seeds), model load included;
-  asset   `dagster.materialize` of `raw_instructions` for one partition into a fresh DuckDB file:
-          engine load, sanitising, DuckDB writes, Dagster events and metadata included.
-Then the same for responses: the raw engine answers the kept instructions with the prompts the
-`responses` asset renders, against materialising `responses`.
+For each repeat (order rotated, medians reported):
+  raw       llama-cpp-python's `Llama.create_completion` called directly on the instruction prompts the
+            asset would build (same template, sampling, seeds), model load included; then on the responses'
+            prompts for the kept instructions;
+  asset/D   `raw_instructions` and `responses` of one partition materialised as the UI's Materialise does it
+            (the code location's implicit asset job and its executor, one run) into a fresh DuckDB file, with
+            the engine's `decoding` D (`sequential` is the raw engine's own path; `batched` the default):
+            run start, engine load, sanitising, DuckDB writes, Dagster events and metadata included.
+Tokens/s of each stage are completion tokens over the stage step's own duration (from the run's events).
 
-    .venv/bin/python bench/generation_throughput.py --instructions 64 --repeats 3
+    .venv/bin/python bench/generation_throughput.py --instructions 50 --repeats 3
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,6 +26,8 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
@@ -36,40 +41,40 @@ from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)
 MODEL_KEY = "smollm2_135m"
+# path -> (decoding, job): the asset graph's implicit job is what the UI's Materialise runs; `magpie_job` is the
+# schedule's and the CLI's, one process per step.
+ASSET_PATHS = {
+    "asset_graph/sequential": ("sequential", IMPLICIT_ASSET_JOB_NAME),
+    "asset_graph/batched": ("batched", IMPLICIT_ASSET_JOB_NAME),
+    "magpie_job/sequential": ("sequential", "magpie_job"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instructions", type=int, default=64)
+    parser.add_argument("--instructions", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--response-max-tokens", type=int, default=192)
+    parser.add_argument("--paths", nargs="+", default=[*ASSET_PATHS, "raw"], choices=[*ASSET_PATHS, "raw"])
     arguments = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="magpie-bench-"))
-    catalogue_path = _bench_catalogue(workdir, arguments.instructions, arguments.response_max_tokens)
-    entry = load_catalogue(catalogue_path).entry(MODEL_KEY)
-
-    results: dict[str, list[float]] = {
-        key: [] for key in ("raw_instr", "asset_instr", "raw_resp", "asset_resp")
-    }
+    rates: dict[str, list[float]] = {path: [] for path in arguments.paths}
     tokens: dict[str, int] = {}
     for repeat in range(arguments.repeats):
-        warehouse_path = workdir / f"bench-{repeat}.duckdb"
-        order = ("asset", "raw") if repeat % 2 else ("raw", "asset")
-        for path in order:
-            if path == "asset":
-                for asset, key in (("raw_instructions", "asset_instr"), ("responses", "asset_resp")):
-                    seconds = _materialise(catalogue_path, warehouse_path, asset)
-                    tokens[key] = _tokens(
-                        warehouse_path, "instructions" if asset == "raw_instructions" else "responses"
-                    )
-                    results[key].append(tokens[key] / seconds)
+        shift = repeat % len(arguments.paths)
+        for path in arguments.paths[shift:] + arguments.paths[:shift]:
+            if path == "raw":
+                rate, tokens[path] = _raw(workdir, arguments)
             else:
-                rate, tokens["raw_instr"] = _raw_instructions(entry)
-                results["raw_instr"].append(rate)
-        rate, tokens["raw_resp"] = _raw_responses(entry, warehouse_path)
-        results["raw_resp"].append(rate)
-
-    medians = {key: statistics.median(values) for key, values in results.items()}
+                decoding, job = ASSET_PATHS[path]
+                catalogue = _bench_catalogue(workdir, arguments.instructions, arguments.response_max_tokens, decoding)
+                # One warehouse file per path, emptied before each run: `magpie_job`'s step processes come from a
+                # forkserver that keeps the environment (MAGPIE_WAREHOUSE) of the first run.
+                warehouse = workdir / f"{path.replace('/', '-')}.duckdb"
+                warehouse.unlink(missing_ok=True)
+                rate, tokens[path] = _materialise(catalogue, warehouse, job)
+            rates[path].append(rate)
+    medians = {path: statistics.median(values) for path, values in rates.items()}
     report = {
         "workload": (
             f"{arguments.instructions} instructions + their responses (max {arguments.response_max_tokens} tokens), "
@@ -77,38 +82,45 @@ def main() -> None:
         ),
         "repeats": arguments.repeats,
         "completion_tokens": tokens,
-        "tokens_per_s_median": {key: round(value, 1) for key, value in medians.items()},
-        "tokens_per_s_all": {key: [round(v, 1) for v in values] for key, values in results.items()},
-        "ratio_asset_to_raw": {
-            "instructions": round(medians["asset_instr"] / medians["raw_instr"], 3),
-            "responses": round(medians["asset_resp"] / medians["raw_resp"], 3),
-        },
+        "tokens_per_s_median": {path: round(value, 1) for path, value in medians.items()},
+        "tokens_per_s_all": {path: [round(v, 1) for v in values] for path, values in rates.items()},
     }
+    if "raw" in medians:
+        report["ratio_to_raw"] = {
+            path: round(value / medians["raw"], 3) for path, value in medians.items() if path != "raw"
+        }
     print(json.dumps(report, indent=2))
 
 
-def _bench_catalogue(workdir: Path, instructions: int, response_max_tokens: int) -> Path:
+def _bench_catalogue(workdir: Path, instructions: int, response_max_tokens: int, decoding: str) -> Path:
     raw = yaml.safe_load(DEFAULT_CATALOGUE.read_text())
     raw["models"] = [entry for entry in raw["models"] if entry["key"] == MODEL_KEY]
     raw["models"][0]["instructions_per_batch"] = instructions
     raw["models"][0]["response_sampling"]["max_tokens"] = response_max_tokens
-    path = workdir / "catalogue.yaml"
+    raw["models"][0]["decoding"] = decoding
+    path = workdir / f"catalogue-{decoding}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
 
-def _materialise(catalogue_path: Path, warehouse_path: Path, asset: str) -> float:
-    defs = build_definitions(catalogue_path, warehouse_path)
-    job = defs.resolve_job_def("magpie_job")
-    started = time.perf_counter()
-    result = job.execute_in_process(
-        partition_key=model_date_key(MODEL_KEY, NIGHT),
-        instance=dg.DagsterInstance.ephemeral(),
-        asset_selection=[dg.AssetKey(asset)],
-    )
-    seconds = time.perf_counter() - started
-    assert result.success
-    return seconds
+def _materialise(catalogue_path: Path, warehouse_path: Path, job_name: str) -> tuple[float, int]:
+    """One run of `raw_instructions` + `responses` through the shipped code location, as `dagster` loads it."""
+    os.environ.update(MAGPIE_CATALOGUE=str(catalogue_path), MAGPIE_WAREHOUSE=str(warehouse_path))
+    job = ReconstructableRepository.for_module(
+        "magpie_dagster.definitions", "defs", working_directory=str(Path.cwd())
+    ).get_reconstructable_job(job_name)
+    partitions = build_definitions(catalogue_path, warehouse_path).resolve_job_def("magpie_job").partitions_def
+    tags = partitions.get_tags_for_partition_key(model_date_key(MODEL_KEY, NIGHT))
+    with dg.instance_for_test() as instance:
+        started = time.perf_counter()
+        with dg.execute_job(
+            job, instance=instance, tags=tags,
+            asset_selection=[dg.AssetKey("raw_instructions"), dg.AssetKey("responses")],
+        ) as result:  # fmt: skip
+            seconds = time.perf_counter() - started
+            assert result.success, f"the {job_name} run failed"
+    total = _tokens(warehouse_path, "instructions") + _tokens(warehouse_path, "responses")
+    return total / seconds, total
 
 
 def _tokens(warehouse_path: Path, table: str) -> int:
@@ -116,53 +128,49 @@ def _tokens(warehouse_path: Path, table: str) -> int:
         return connection.execute(f"SELECT sum(completion_tokens) FROM {table}").fetchone()[0]
 
 
-def _raw_instructions(entry) -> tuple[float, int]:
-    """The raw engine: llama-cpp-python's own call on the prompts and seeds the asset uses."""
+def _raw(workdir: Path, arguments) -> tuple[float, int]:
+    """The raw engine: llama-cpp-python's own call on the prompts and seeds the assets use, model load included.
+    The responses answer the instructions the asset path kept (read from a warehouse it wrote), so both paths
+    answer the same requests."""
+    catalogue = _bench_catalogue(workdir, arguments.instructions, arguments.response_max_tokens, "sequential")
+    entry = load_catalogue(catalogue).entry(MODEL_KEY)
+    kept = _kept_instructions(workdir)
     chat_format = _chat_format(entry)
     started = time.perf_counter()
     llama = _raw_llama(entry)
-    sampling = entry.instruction_sampling
     total = 0
     for sample in plan_samples(MODEL_KEY, NIGHT, entry.instructions_per_batch, entry.system_prompts):
         prompt = chat_format.instruction_prompt(
             system_prompt=sample.system_prompt.text if sample.system_prompt else None
         )
-        result = llama.create_completion(
-            prompt=prompt,
-            max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            repeat_penalty=sampling.repetition_penalty,
-            stop=list(chat_format.stop_strings),
-            seed=sample.seed,
-        )
-        total += result["usage"]["completion_tokens"]
-    seconds = time.perf_counter() - started
-    llama.close()
-    return total / seconds, total
-
-
-def _raw_responses(entry, warehouse_path: Path) -> tuple[float, int]:
-    kept = usable_instructions(Warehouse(warehouse_path), MODEL_KEY, NIGHT)
-    chat_format = _chat_format(entry)
-    started = time.perf_counter()
-    llama = _raw_llama(entry)
-    sampling = entry.response_sampling
-    total = 0
+        total += _raw_completion(llama, prompt, entry.instruction_sampling, chat_format, sample.seed)
     for row in kept:
-        result = llama.create_completion(
-            prompt=chat_format.response_prompt(instruction=row["instruction"]),
-            max_tokens=sampling.max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            repeat_penalty=sampling.repetition_penalty,
-            stop=list(chat_format.stop_strings),
-            seed=sample_seed(MODEL_KEY, NIGHT, row["sample_index"], "response_1"),
-        )
-        total += result["usage"]["completion_tokens"]
+        prompt = chat_format.response_prompt(instruction=row["instruction"])
+        seed = sample_seed(MODEL_KEY, NIGHT, row["sample_index"], "response_1")
+        total += _raw_completion(llama, prompt, entry.response_sampling, chat_format, seed)
     seconds = time.perf_counter() - started
     llama.close()
     return total / seconds, total
+
+
+def _kept_instructions(workdir: Path) -> list[dict]:
+    written = sorted(workdir.glob("asset_graph-sequential.duckdb")) or sorted(workdir.glob("*.duckdb"))
+    if not written:
+        raise SystemExit("--paths raw needs an asset path before it in the same run (it answers their instructions)")
+    return usable_instructions(Warehouse(written[0]), MODEL_KEY, NIGHT)
+
+
+def _raw_completion(llama, prompt: str, sampling, chat_format, seed: int) -> int:
+    result = llama.create_completion(
+        prompt=prompt,
+        max_tokens=sampling.max_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        repeat_penalty=sampling.repetition_penalty,
+        stop=list(chat_format.stop_strings),
+        seed=seed,
+    )
+    return result["usage"]["completion_tokens"]
 
 
 def _chat_format(entry):

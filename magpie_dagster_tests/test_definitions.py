@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
-
 from pathlib import Path
 
 import dagster as dg
@@ -109,17 +108,16 @@ def test_a_materialisation_from_the_asset_graph_loads_each_model_once(tmp_path, 
     monkeypatch.setenv("MAGPIE_OPEN_LOG", str(open_log))
     partitions = build_definitions(catalogue, tmp_path / "w.duckdb").resolve_job_def("magpie_job").partitions_def
     tags = partitions.get_tags_for_partition_key(model_date_key("alpha", dt.date(2026, 11, 20)))
-    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
-        with dg.execute_job(
-            ReconstructableRepository.for_module(
-                "magpie_dagster_tests.daemon_location", "defs", working_directory=str(Path(__file__).parent.parent)
-            ).get_reconstructable_job(IMPLICIT_ASSET_JOB_NAME),
-            instance=instance,
-            asset_selection=[dg.AssetKey("raw_instructions"), dg.AssetKey("responses")],
-            tags=tags,
-        ) as result:
-            assert result.success
-            steps = {event.step_key for event in result.all_events if event.is_step_success}
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, dg.execute_job(
+        ReconstructableRepository.for_module(
+            "magpie_dagster_tests.daemon_location", "defs", working_directory=str(Path(__file__).parent.parent)
+        ).get_reconstructable_job(IMPLICIT_ASSET_JOB_NAME),
+        instance=instance,
+        asset_selection=[dg.AssetKey("raw_instructions"), dg.AssetKey("responses")],
+        tags=tags,
+    ) as result:
+        assert result.success
+        steps = {event.step_key for event in result.all_events if event.is_step_success}
     assert steps == {"raw_instructions", "responses"}
     opens = open_log.read_text().splitlines()
     assert len(opens) == 1 and opens[0].startswith("alpha "), opens

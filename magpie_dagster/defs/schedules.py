@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import dagster as dg
 
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.run_tags import k8s_run_tags
 from magpie_dagster.domain.catalogue import Catalogue
 from magpie_dagster.domain.sampling_plan import partition_label
 
@@ -17,6 +19,7 @@ def build_nightly_schedule(
     job: dg.UnresolvedAssetJobDefinition, catalogue: Catalogue
 ) -> dg.ScheduleDefinition:
     model_keys = tuple(catalogue.model_keys)
+    run_tags = {key: k8s_run_tags(catalogue, key) for key in model_keys}
 
     @dg.schedule(
         name="nightly_magpie",
@@ -29,17 +32,20 @@ def build_nightly_schedule(
         night = (
             context.scheduled_execution_time.date() if context.scheduled_execution_time else dt.date.today()
         )
-        return nightly_run_requests(model_keys, night)
+        return nightly_run_requests(model_keys, night, run_tags)
 
     return nightly_magpie
 
 
-def nightly_run_requests(model_keys: tuple[str, ...], night: dt.date) -> list[dg.RunRequest]:
+def nightly_run_requests(
+    model_keys: tuple[str, ...], night: dt.date, run_tags: Mapping[str, dict[str, str]] | None = None
+) -> list[dg.RunRequest]:
+    """`run_tags`: extra tags per model key (a Kubernetes pod's GPUs, `run_tags.py`)."""
     return [
         dg.RunRequest(
             run_key=partition_label(model_key, night),
             partition_key=model_date_key(model_key, night),
-            tags={"magpie/model": model_key, "magpie/date": night.isoformat()},
+            tags={"magpie/model": model_key, "magpie/date": night.isoformat(), **(run_tags or {}).get(model_key, {})},
         )
         for model_key in model_keys
     ]
