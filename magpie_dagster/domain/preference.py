@@ -5,8 +5,11 @@ The released preference sets store every response with its reward and the pair a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+from magpie_dagster.domain.seeds import derived_seed
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,38 @@ def sample_requests(prompt: str, samples: int, sampling, seed_base: int):
     from magpie_dagster.domain.completion import CompletionRequest
 
     return [CompletionRequest(prompt=prompt, sampling=sampling, seed=seed_base + index) for index in range(samples)]
+
+
+def preference_seed(conversation_id: str, night: dt.date) -> int:
+    """The first of a row's k sample seeds (`sample_requests` counts up from it)."""
+    return derived_seed("preference", conversation_id, night.isoformat())
+
+
+@dataclass(frozen=True)
+class DrawnPairs:
+    pairs: list[tuple[Mapping, PreferencePair]]  # each with the curated row it was drawn for
+    ties: int
+    scored: int
+
+
+def draw_pairs(
+    rows: Iterable[Mapping],
+    sample: Callable[[Mapping], list[str]],
+    score: Callable[[str, list[str]], list[float | None]],
+    min_margin: float,
+    on_progress: Callable[[int, int], None] = lambda scored, ties: None,
+) -> DrawnPairs:
+    """Samples k responses for each curated row, scores them and keeps a pair where best and worst differ."""
+    pairs, ties, scored = [], 0, 0
+    for row in rows:
+        responses = sample(row)
+        pair = choose_pair(
+            row["conversation_id"], row["instruction"], responses, score(row["instruction"], responses), min_margin
+        )
+        if pair is None:
+            ties += 1
+        else:
+            pairs.append((row, pair))
+        scored += 1
+        on_progress(scored, ties)
+    return DrawnPairs(pairs, ties, scored)

@@ -8,16 +8,15 @@ seed (vLLM with one seed for n>1 samples returns n identical texts).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from magpie_dagster.domain.catalogue import SystemPrompt
+from magpie_dagster.domain.seeds import derived_seed
 
 _CONVERSATION_NAMESPACE = uuid.UUID("6d61676d-7069-6500-8000-646167737472")
-_MAX_SEED = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,7 @@ def conversation_id(model_key: str, partition_date: dt.date, index: int) -> str:
 
 
 def sample_seed(model_key: str, partition_date: dt.date, index: int, purpose: str = "instruction") -> int:
-    digest = hashlib.sha256(f"{purpose}/{model_key}/{partition_date.isoformat()}/{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % _MAX_SEED
+    return derived_seed(purpose, model_key, partition_date.isoformat(), index)
 
 
 def plan_samples(

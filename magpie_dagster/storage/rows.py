@@ -8,6 +8,7 @@ from typing import Any
 
 from magpie_dagster.domain.instructions import InstructionRecord
 from magpie_dagster.domain.judging.judge import TagResult
+from magpie_dagster.domain.preference import PreferencePair
 from magpie_dagster.domain.responses import ResponseRecord
 
 
@@ -84,4 +85,19 @@ def judgement_row(
         "constrained": result.constrained,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
+    }
+
+
+def preference_pair_row(pair: PreferencePair, model: str, reward_model: str) -> dict[str, Any]:
+    return {
+        "conversation_id": pair.conversation_id,
+        "model": model,
+        "instruction": pair.instruction,
+        "responses": list(pair.responses),
+        "rewards": list(pair.rewards),
+        "chosen": list(pair.chosen),
+        "rejected": list(pair.rejected),
+        "chosen_reward": pair.chosen_reward,
+        "rejected_reward": pair.rejected_reward,
+        "reward_model": reward_model,
     }

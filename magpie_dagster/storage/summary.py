@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from magpie_dagster.domain.exports.publish import night_directory
 from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
@@ -39,7 +38,7 @@ def night_summary(warehouse: Warehouse, night: dt.date) -> str:
             f"SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM {CURATED} WHERE night = ?", [night]
         ).fetchone()
         pairs = connection.execute(f"SELECT count(*) FROM {PREFERENCE} WHERE night = ?", [night]).fetchone()[0]
-    exports = night_directory(warehouse.exports_root, night)
+    exports = warehouse.export_directory(night)
     return (
         f"night {night}: curated subset {kept} of {total} rows, {pairs} preference pairs; "
         f"warehouse {warehouse.label}, exports {exports}"

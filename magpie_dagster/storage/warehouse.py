@@ -12,6 +12,7 @@ before any write.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from magpie_dagster.domain.exports.publish import night_directory
 from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed, first_line
 from magpie_dagster.storage.lake import LAKE_ALIAS, lake_cursor, parse_lake, write_lock
 from magpie_dagster.storage.schema import (
@@ -60,6 +62,10 @@ class Warehouse:
         self.lock_timeout_s = lock_timeout_s
         self.label = self.lake.label if self.lake else str(self.path)
         self.exports_root = Path(exports_path or (self.path.parent / "exports" if self.path else DEFAULT_EXPORTS))
+
+    def export_directory(self, night: dt.date) -> Path:
+        """Where a night's export files are published (`dataset_export` writes them; the run summary names it)."""
+        return night_directory(self.exports_root, night)
 
     def exists(self) -> bool:
         """Whether anything was ever written (a lake is attached, and created, on first use)."""

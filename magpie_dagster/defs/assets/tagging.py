@@ -5,13 +5,13 @@ import time
 import dagster as dg
 
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
-from magpie_dagster.defs.assets.tag_jobs import RunnableTagJob, tag_jobs
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
+from magpie_dagster.domain.judging.taggers import Tagger, taggers
 from magpie_dagster.domain.judging.tagging import TagStats
 from magpie_dagster.storage import tag_store
 from magpie_dagster.storage.rows import judgement_row
@@ -69,7 +69,8 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
             rows = tag_store.judging_inputs(run.store, model_key, partition_date)
             items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
             stats = [
-                _run_job(context, run, job, items, model_key, partition_date) for job in tag_jobs(judging, engines)
+                _run_tagger(context, run, tagger, items, model_key, partition_date)
+                for tagger in taggers(judging, engines.engine_named, engines.reward_model)
             ]
             outcomes = tag_store.tag_outcomes(run.store, model_key, partition_date)
             labels = tag_store.label_counts(run.store, model_key, partition_date)
@@ -110,31 +111,29 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
     return instruction_tags
 
 
-def _run_job(context, run: StageRun, runnable: RunnableTagJob, items, model_key, partition_date) -> TagStats:
-    job = runnable.job
-    stats = TagStats(job.tag, job.judge_model, job.prompt_version)
+def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partition_date) -> TagStats:
+    """Judges what is not cached yet, one stored batch at a time."""
+    version = tagger.version
+    stats = TagStats(version.tag, version.judge_model, version.prompt_version)
     current = [i.conversation_id for i in items]
-    tag_store.drop_stale_judgements(run.store, run.lease, model_key, partition_date, job.tag, current)
-    cached = tag_store.cached_judgements(run.store, model_key, partition_date, job.tag)
-    todo = job.to_judge(items, cached)
-    stats.reused = len(job.eligible(items)) - len(todo)
-    for start in range(0, len(todo), runnable.batch_size):
-        batch = todo[start : start + runnable.batch_size]
+    tag_store.drop_stale_judgements(run.store, run.lease, model_key, partition_date, version.tag, current)
+    cached = tag_store.cached_judgements(run.store, model_key, partition_date, version.tag)
+    todo = version.to_judge(items, cached)
+    stats.reused = len(version.eligible(items)) - len(todo)
+    for start in range(0, len(todo), tagger.batch_size):
+        batch = todo[start : start + tagger.batch_size]
         started = time.monotonic()
-        results = runnable.run(batch)
+        results = tagger.run(batch)
         stats.seconds += time.monotonic() - started
         stats.add(results)
-        by_id = {item.conversation_id: item for item in batch}
-        tag_store.write_judgements(
-            run.store,
-            run.lease,
-            [
-                judgement_row(r, model_key, partition_date, job.input_hash(by_id[r.conversation_id]), job.judge_model)
-                for r in results
-            ],
-        )
+        input_hash = {item.conversation_id: version.input_hash(item) for item in batch}
+        rows = [
+            judgement_row(r, model_key, partition_date, input_hash[r.conversation_id], version.judge_model)
+            for r in results
+        ]
+        tag_store.write_judgements(run.store, run.lease, rows)
         context.log.info(
-            f"[{run.label}] {job.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
+            f"[{run.label}] {version.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
             f"({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
         )
     return stats

@@ -7,7 +7,6 @@ failures (a dead server) do raise, since retrying a whole partition's judgements
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from magpie_dagster.domain.completion import ChatRequest, Completion, GenerationEngine, SamplingParams
 from magpie_dagster.domain.judging.parse import JudgeAnswerError
 from magpie_dagster.domain.judging.tags import TagSpec
+from magpie_dagster.domain.seeds import derived_seed
 
 RETRY_TEMPERATURE = 0.7
 DEFAULT_JUDGE_SAMPLING = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=384)
@@ -134,5 +134,4 @@ def _warmer(sampling: SamplingParams) -> SamplingParams:
 
 
 def _seed(conversation_id: str, tag: str, attempt: int) -> int:
-    digest = hashlib.sha256(f"{conversation_id}|{tag}|{attempt}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+    return derived_seed("judge", tag, conversation_id, attempt)

@@ -16,7 +16,9 @@ RESPONSE_LEVEL_TAGS = frozenset({"safety", "reward"})
 
 
 @dataclass(frozen=True)
-class TagJob:
+class TagVersion:
+    """A tag and exactly what produces it (judge model, prompt version): the key a stored judgement is reused by."""
+
     tag: str
     judge_model: str
     prompt_version: str

@@ -1,0 +1,125 @@
+"""Preference pairs for the night's curated instructions: k responses from their own generator, scored by the
+catalogue's reward (a reward model, or the judge's score); chosen = best, rejected = worst."""
+
+import datetime as dt
+from collections.abc import Callable
+
+import dagster as dg
+
+from magpie_dagster.defs.assets.curated_subset import CURATION_GROUP
+from magpie_dagster.defs.assets.stage_run import stage_run
+from magpie_dagster.defs.pools import ENGINE_POOL
+from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.domain.catalogue import Catalogue
+from magpie_dagster.domain.curation_config import PreferenceSettings
+from magpie_dagster.domain.generator_setup import chat_format_for
+from magpie_dagster.domain.judge_config import RewardModelEntry
+from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.preference import draw_pairs, preference_seed, sample_requests
+from magpie_dagster.storage import curation_store
+from magpie_dagster.storage.rows import preference_pair_row
+
+Score = Callable[[str, list[str]], list[float | None]]
+
+
+def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset: dg.AssetsDefinition):
+    @dg.asset(
+        name="preference_pairs",
+        deps=[curated_subset],
+        partitions_def=nights,
+        group_name=CURATION_GROUP,
+        kinds={"duckdb", "python"},
+        pool=ENGINE_POOL,
+        automation_condition=dg.AutomationCondition.eager(),
+        description=(
+            "For curated instructions: k responses sampled from their own generator, scored by the catalogue's "
+            "reward (reward model or judge score); chosen = best, rejected = worst, ties skipped and counted. "
+            "Table `preference_pairs`. Empty unless the catalogue has a `preference` section."
+        ),
+    )
+    def preference_pairs(
+        context: dg.AssetExecutionContext,
+        catalogue: CatalogueResource,
+        warehouse: WarehouseResource,
+        engines: EngineResource,
+    ) -> dg.MaterializeResult:
+        night = dt.date.fromisoformat(context.partition_key)
+        settings = catalogue.catalogue.preference
+        rows, ties, scored = [], 0, 0
+        with stage_run(context, warehouse) as run:
+            if settings is not None:
+                subset = curation_store.curated_subset(run.store, night, catalogue.catalogue.model_keys)
+                if settings.max_instructions:
+                    subset = subset.head(settings.max_instructions)
+                score, reward_model = _scorer(catalogue.catalogue, engines)
+                drawn = draw_pairs(
+                    subset.iter_rows(named=True),
+                    _sampler(catalogue.catalogue, engines, settings, night),
+                    score,
+                    settings.min_margin,
+                    lambda done, ties: context.log.info(
+                        f"[{night}] preference pairs: {done}/{subset.height} scored, {ties} ties"
+                    ),
+                )
+                rows = [preference_pair_row(pair, row["model"], reward_model) for row, pair in drawn.pairs]
+                ties, scored = drawn.ties, drawn.scored
+            curation_store.replace_preference_pairs(run.store, run.lease, night, rows, ties)
+        return dg.MaterializeResult(
+            metadata={
+                "configured": dg.MetadataValue.bool(settings is not None),
+                "instructions_scored": dg.MetadataValue.int(scored),
+                "pairs": dg.MetadataValue.int(len(rows)),
+                "ties_skipped": dg.MetadataValue.int(ties),
+            }
+        )
+
+    return preference_pairs
+
+
+def _sampler(catalogue: Catalogue, engines: EngineResource, settings: PreferenceSettings, night: dt.date):
+    """Samples k responses to a curated row from its own generator; chat formats are derived once per model."""
+    formats: dict[tuple[str, dt.date], object] = {}
+
+    def sample(row) -> list[str]:
+        entry = catalogue.entry(row["model"])
+        engine = engines.engine_for(entry)
+        key = (row["model"], row["partition_date"])
+        if key not in formats:
+            formats[key] = chat_format_for(entry, engine, row["partition_date"])
+        chat_format = formats[key]
+        requests = sample_requests(
+            chat_format.response_prompt(row["instruction"]),
+            settings.samples,
+            settings.sampling.to_params(chat_format.stop_strings),
+            preference_seed(row["conversation_id"], night),
+        )
+        return [completion.text.strip() for completion in engine.complete(requests)]
+
+    return sample
+
+
+def _scorer(catalogue: Catalogue, engines: EngineResource) -> tuple[Score, str]:
+    """A reward function over one instruction's responses, and the name of the model that gives it.
+
+    Nothing connects or loads until the first call, so a night with nothing to score opens no model; the engine
+    resource opens the reward model or judge once per run and closes it.
+    """
+    judging = catalogue.judging
+    if isinstance(judging.reward, RewardModelEntry):
+
+        def by_reward_model(instruction: str, responses: list[str]) -> list[float | None]:
+            client = engines.reward_model(judging.reward)
+            return [
+                score.score for score in client.score([(str(i), instruction, text) for i, text in enumerate(responses)])
+            ]
+
+        return by_reward_model, judging.reward.model
+
+    def by_judge(instruction: str, responses: list[str]) -> list[float | None]:
+        judge = engines.engine_named("judge", judging.judge)
+        items = [JudgeItem(str(i), instruction, text) for i, text in enumerate(responses)]
+        results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
+        return [result.columns["instruct_reward"] if result.ok else None for result in results]
+
+    return by_judge, judging.judge.model
