@@ -3,13 +3,12 @@
 import time
 
 import dagster as dg
-import numpy as np
 
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, WarehouseResource
 from magpie_dagster.domain.dedup.corpus import update_for_partition
-from magpie_dagster.domain.dedup.normalise import text_hash
+from magpie_dagster.domain.dedup.embedding_cache import embed_partition
 from magpie_dagster.storage import dedup_store, generation_store, leases
 
 DEDUP_GROUP = "dedup"
@@ -47,24 +46,15 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
                 (row["conversation_id"], row["instruction"])
                 for row in generation_store.usable_instructions(store, model_key, partition_date)
             ]
-            hashes = {conversation_id: text_hash(instruction) for conversation_id, instruction in rows}
-            stored = dedup_store.stored_embeddings(store, model_key, partition_date, settings.embedder)
-            missing = [(i, text) for i, text in rows if stored.get(i, ("",))[0] != hashes[i]]
-            started = time.monotonic()
-            vectors = (
-                embedder.get(settings.embedder, settings.batch_size).embed([text for _, text in missing])
-                if missing
-                else np.empty((0, 0), dtype=np.float32)
+            embeddings = embed_partition(
+                rows,
+                dedup_store.stored_embeddings(store, model_key, partition_date, settings.embedder),
+                # Loaded on first use only: a partition whose embeddings are all cached loads no model.
+                lambda texts: embedder.get(settings.embedder, settings.batch_size).embed(texts),
             )
-            embed_seconds = time.monotonic() - started
-            fresh = {i: vector for (i, _), vector in zip(missing, vectors, strict=True)}
+            hashes = embeddings.hashes
             dedup_store.replace_embeddings(
-                store,
-                run.lease,
-                model_key,
-                partition_date,
-                settings.embedder,
-                [(i, hashes[i], fresh[i] if i in fresh else stored[i][1]) for i, _ in rows],
+                store, run.lease, model_key, partition_date, settings.embedder, embeddings.rows
             )
             # The corpus is read, compared and updated by one partition at a time, so two partitions finishing
             # together each see the other's rows (incremental dedup equals a recompute).
@@ -109,8 +99,8 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
         return dg.MaterializeResult(
             metadata={
                 "rows": dg.MetadataValue.int(len(rows)),
-                "embedded": dg.MetadataValue.int(len(missing)),
-                "reused_embeddings": dg.MetadataValue.int(len(rows) - len(missing)),
+                "embedded": dg.MetadataValue.int(embeddings.embedded),
+                "reused_embeddings": dg.MetadataValue.int(len(rows) - embeddings.embedded),
                 "corpus_rows": dg.MetadataValue.int(len(corpus.ids)),
                 "rows_with_near_duplicate": dg.MetadataValue.int(near),
                 "exact_duplicates_within_partition": dg.MetadataValue.int(exact),
@@ -119,7 +109,7 @@ def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -
                 "distance_metric": dg.MetadataValue.text(DISTANCE_METRIC),
                 "threshold": dg.MetadataValue.float(settings.threshold),
                 "embedder": dg.MetadataValue.text(settings.embedder),
-                "embed_seconds": dg.MetadataValue.float(round(embed_seconds, 2)),
+                "embed_seconds": dg.MetadataValue.float(round(embeddings.seconds, 2)),
                 "search_seconds": dg.MetadataValue.float(round(search_seconds, 2)),
             }
         )
