@@ -17,24 +17,14 @@ from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.curation.presets import PRO_300K_FILTERED
 from magpie_dagster.storage.warehouse import Warehouse
-from magpie_dagster_tests.nights import real_model_night
+from magpie_dagster_tests.nights import embedded_model_catalogue, real_model_night
 
 pytestmark = pytest.mark.slow
 
 NIGHT = real_model_night("2026-11-22")
-CATALOGUE = """
-start_date: "2026-11-01"
-models:
-  - key: smollm2_135m
-    engine: llama_cpp
-    model: packaged:smollm2-135m-instruct
-    template: smollm2
-    instructions_per_batch: 5
-    batch_size: 5
-    instruction_sampling: {temperature: 1.0, top_p: 1.0, max_tokens: 64}
-    response_sampling: {temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, max_tokens: 512}
-    n_ctx: 1024
-    n_threads: 2
+CATALOGUE = embedded_model_catalogue(
+    template="smollm2", instructions=5, batch_size=5, instruction_max_tokens=64, response_max_tokens=512
+) + """
 judging:
   judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct, n_ctx: 2048, n_threads: 2, tags: [category],
           max_tokens: 96, max_failure_rate: 1.0}

@@ -15,25 +15,14 @@ from magpie_dagster.domain.chat_templates import ChatFormat
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 from magpie_dagster.storage.warehouse import Warehouse
-from magpie_dagster_tests.nights import real_model_night
+from magpie_dagster_tests.nights import embedded_model_catalogue, real_model_night
 
 pytestmark = pytest.mark.slow
 
 NIGHT = real_model_night("2026-11-21")
-CATALOGUE = """
-start_date: "2026-11-01"
-models:
-  - key: smollm2_135m
-    engine: llama_cpp
-    model: packaged:smollm2-135m-instruct
-    template: auto
-    instructions_per_batch: 6
-    batch_size: 3
-    instruction_sampling: {temperature: 1.0, top_p: 1.0, max_tokens: 96}
-    response_sampling: {temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, max_tokens: 160}
-    n_ctx: 1024
-    n_threads: 2
-"""
+CATALOGUE = embedded_model_catalogue(
+    template="auto", instructions=6, batch_size=3, instruction_max_tokens=96, response_max_tokens=160
+)
 
 
 def materialise(catalogue_path, warehouse_path, run_config=None):

@@ -5,6 +5,10 @@ from __future__ import annotations
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.engine_config import Connection, LlamaCppConnection, OpenAIConnection, VllmConnection
 
+# Catalogue fields passed to the engine under the same name.
+LLAMA_CPP_SETTINGS = ("n_ctx", "n_threads", "n_gpu_layers", "cpu_extra_buffers", "decoding", "parallel_sequences")
+VLLM_SETTINGS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype")
+
 
 def open_engine(connection: Connection, api_key: str | None = None, label: str = "") -> GenerationEngine:
     """`api_key` is resolved by the caller from `api_key_env`; it is never stored or logged.
@@ -14,25 +18,11 @@ def open_engine(connection: Connection, api_key: str | None = None, label: str =
     if isinstance(connection, LlamaCppConnection):
         from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 
-        return LlamaCppEngine(
-            connection.model,
-            n_ctx=connection.n_ctx,
-            n_threads=connection.n_threads,
-            n_gpu_layers=connection.n_gpu_layers,
-            cpu_extra_buffers=connection.cpu_extra_buffers,
-            decoding=connection.decoding,
-            parallel_sequences=connection.parallel_sequences,
-        )
+        return LlamaCppEngine(connection.model, **_settings(connection, LLAMA_CPP_SETTINGS))
     if isinstance(connection, VllmConnection):
         from magpie_dagster.engines.vllm_engine import VllmEngine
 
-        return VllmEngine(
-            connection.model,
-            tensor_parallel_size=connection.tensor_parallel_size,
-            gpu_memory_utilization=connection.gpu_memory_utilization,
-            max_model_len=connection.max_model_len,
-            dtype=connection.dtype,
-        )
+        return VllmEngine(connection.model, **_settings(connection, VLLM_SETTINGS))
     if isinstance(connection, OpenAIConnection):
         from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 
@@ -49,3 +39,7 @@ def open_engine(connection: Connection, api_key: str | None = None, label: str =
             structured_output=connection.structured_output,
         )
     raise TypeError(f"No engine for catalogue entry type {type(connection).__name__}")
+
+
+def _settings(connection: Connection, names: tuple[str, ...]) -> dict:
+    return {name: getattr(connection, name) for name in names}

@@ -16,6 +16,7 @@ from magpie_dagster.domain.completion import (
     EngineError,
     GenerationEngine,
     ModelChatTemplate,
+    SamplingParams,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
 
@@ -57,34 +58,29 @@ class VllmEngine(GenerationEngine):
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         prompts = [strip_duplicate_bos(request.prompt, self._bos_text, self._adds_bos) for request in requests]
-        params = [
-            self._vllm.SamplingParams(
-                temperature=request.sampling.temperature,
-                top_p=request.sampling.top_p,
-                max_tokens=request.sampling.max_tokens,
-                repetition_penalty=request.sampling.repetition_penalty,
-                stop=list(request.sampling.stop),
-                seed=request.seed,
-            )
-            for request in requests
-        ]
+        params = [self._sampling_params(request.sampling, request.seed) for request in requests]
         outputs = self._llm.generate(prompts, params, use_tqdm=False)
         return [_to_completion(output) for output in outputs]
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         params = [
-            self._vllm.SamplingParams(
-                temperature=request.sampling.temperature,
-                top_p=request.sampling.top_p,
-                max_tokens=request.sampling.max_tokens,
-                repetition_penalty=request.sampling.repetition_penalty,
-                seed=request.seed,
-                **self._structured(request.json_schema),
-            )
+            self._sampling_params(request.sampling, request.seed, **self._structured(request.json_schema))
             for request in requests
         ]
         outputs = self._llm.chat([list(request.messages) for request in requests], params, use_tqdm=False)
         return [_to_completion(output) for output in outputs]
+
+    def _sampling_params(self, sampling: SamplingParams, seed: int | None, **structured):
+        """One vLLM SamplingParams per request: every sample its own seed."""
+        return self._vllm.SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=sampling.max_tokens,
+            repetition_penalty=sampling.repetition_penalty,
+            stop=list(sampling.stop),
+            seed=seed,
+            **structured,
+        )
 
     def _structured(self, schema: dict | None) -> dict:
         """vLLM >= 0.11 calls it `structured_outputs`; earlier releases `guided_decoding`."""

@@ -6,6 +6,7 @@ are generated in batches, each stored in place of the rows it replaces. `fresh` 
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from pydantic import Field
@@ -46,6 +47,21 @@ def fresh_run_config() -> dict:
     return {"ops": {name: {"config": {"fresh": True}} for name in ("raw_instructions", "responses")}}
 
 
+@dataclass(frozen=True)
+class GenerationStage:
+    """What one generation asset makes of a partition: its samples, the fingerprint each should be stored with,
+    how to generate a batch of them and store it."""
+
+    table: str
+    model_key: str
+    night: dt.date
+    samples: Sequence[PlannedSample | KeptInstruction]
+    wanted: dict[str, str]  # conversation id -> fingerprint
+    generate: Callable[[list], Iterable[list]]
+    to_row: Callable[[object], dict]
+    preview_columns: list[str]
+
+
 def build_generation_assets(
     partitions_def: dg.PartitionsDefinition, retries: RetrySettings
 ) -> list[dg.AssetsDefinition]:
@@ -54,152 +70,118 @@ def build_generation_assets(
         max_retries=retries.max_retries, delay=retries.delay_s, backoff=dg.Backoff.EXPONENTIAL
     )
 
-    @dg.asset(
-        name="raw_instructions",
-        partitions_def=partitions_def,
-        group_name=GENERATION_GROUP,
-        kinds={"duckdb", "python"},
-        pool=ENGINE_POOL,
-        retry_policy=retry_policy,
-        description=(
-            "User instructions sampled from each model's pre-query template alone (Magpie step 1), sanitised, "
-            "with the raw text, the sanitiser rules that fired and a drop reason for unusable ones. "
-            "Table `instructions`."
-        ),
-    )
-    def raw_instructions(
-        context: dg.AssetExecutionContext,
-        config: GenerationConfig,
-        catalogue: CatalogueResource,
-        warehouse: WarehouseResource,
-        engines: EngineResource,
-    ) -> dg.MaterializeResult:
-        model_key, night = model_and_date(context)
-        entry = catalogue.catalogue.entry(model_key)
-        with stage_run(context, warehouse) as run:
-            engine, chat_format = _open_generator(entry, engines, night)
-            settings = InstructionSettings(
-                entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word
-            )
-            plan = plan_samples(model_key, night, entry.instructions_per_batch, entry.system_prompts)
-            metadata = _resume(
-                context,
-                run,
-                engine,
-                INSTRUCTIONS,
-                model_key,
-                night,
-                plan,
-                instruction_fingerprints(engine, chat_format, plan, settings),
-                config.fresh,
-                lambda todo: generate_instructions(
-                    engine,
-                    chat_format,
-                    todo,
-                    settings,
-                    model_key=model_key,
-                    partition_date=night,
-                    batch_size=entry.batch_size,
-                ),
-                instruction_row,
-                ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"],
-            )
-        return dg.MaterializeResult(metadata=metadata)
+    def generation_asset(name: str, deps: list, description: str, stage_for) -> dg.AssetsDefinition:
+        @dg.asset(
+            name=name,
+            deps=deps,
+            partitions_def=partitions_def,
+            group_name=GENERATION_GROUP,
+            kinds={"duckdb", "python"},
+            pool=ENGINE_POOL,
+            retry_policy=retry_policy,
+            description=description,
+        )
+        def generation(
+            context: dg.AssetExecutionContext,
+            config: GenerationConfig,
+            catalogue: CatalogueResource,
+            warehouse: WarehouseResource,
+            engines: EngineResource,
+        ) -> dg.MaterializeResult:
+            model_key, night = model_and_date(context)
+            entry = catalogue.catalogue.entry(model_key)
+            with stage_run(context, warehouse) as run:
+                engine = engines.engine_for(entry)
+                stage = stage_for(entry, engine, chat_format_for(entry, engine, night), run, night)
+                metadata = _resume(context, run, engine, stage, config.fresh)
+            return dg.MaterializeResult(metadata=metadata)
 
-    @dg.asset(
-        name="responses",
-        deps=[raw_instructions],
-        partitions_def=partitions_def,
-        group_name=GENERATION_GROUP,
-        kinds={"duckdb", "python"},
-        pool=ENGINE_POOL,
-        retry_policy=retry_policy,
-        description=(
-            "The same model's answer to every kept instruction (Magpie step 2), rendered with its chat template "
-            "and a generation prompt; multi-turn conversations continue up to the entry's `turns`. "
-            "Table `responses`."
-        ),
-    )
-    def responses(
-        context: dg.AssetExecutionContext,
-        config: GenerationConfig,
-        catalogue: CatalogueResource,
-        warehouse: WarehouseResource,
-        engines: EngineResource,
-    ) -> dg.MaterializeResult:
-        model_key, night = model_and_date(context)
-        entry = catalogue.catalogue.entry(model_key)
-        with stage_run(context, warehouse) as run:
-            engine, chat_format = _open_generator(entry, engines, night)
-            system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
-            kept = [
-                KeptInstruction(
-                    conversation_id=row["conversation_id"],
-                    sample_index=row["sample_index"],
-                    instruction=row["instruction"],
-                    system_prompt=system_prompts.get(row["system_prompt_name"]),
-                )
-                for row in generation_store.usable_instructions(run.store, model_key, night)
-            ]
-            settings = ResponseSettings(
-                model_key, night, entry.response_sampling, entry.instruction_sampling, entry.turns
-            )
-            metadata = _resume(
-                context,
-                run,
-                engine,
-                RESPONSES,
-                model_key,
-                night,
-                kept,
-                response_fingerprints(engine, chat_format, kept, settings),
-                config.fresh,
-                lambda todo: generate_responses(engine, chat_format, todo, settings, entry.batch_size),
-                response_row,
-                ["instruction", "response", "turns", "drop_reason"],
-            )
-        return dg.MaterializeResult(metadata=metadata)
+        return generation
 
+    raw_instructions = generation_asset(
+        "raw_instructions",
+        [],
+        "User instructions sampled from each model's pre-query template alone (Magpie step 1), sanitised, with the "
+        "raw text, the sanitiser rules that fired and a drop reason for unusable ones. Table `instructions`.",
+        _instruction_stage,
+    )
+    responses = generation_asset(
+        "responses",
+        [raw_instructions],
+        "The same model's answer to every kept instruction (Magpie step 2), rendered with its chat template and a "
+        "generation prompt; multi-turn conversations continue up to the entry's `turns`. Table `responses`.",
+        _response_stage,
+    )
     return [raw_instructions, responses]
 
 
-def _open_generator(entry: GeneratorEntry, engines: EngineResource, night):
-    engine = engines.engine_for(entry)
-    return engine, chat_format_for(entry, engine, night)
+def _instruction_stage(
+    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date
+) -> GenerationStage:
+    settings = InstructionSettings(entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word)
+    plan = plan_samples(entry.key, night, entry.instructions_per_batch, entry.system_prompts)
+    return GenerationStage(
+        INSTRUCTIONS,
+        entry.key,
+        night,
+        plan,
+        instruction_fingerprints(engine, chat_format, plan, settings),
+        lambda todo: generate_instructions(
+            engine, chat_format, todo, settings, model_key=entry.key, partition_date=night, batch_size=entry.batch_size
+        ),
+        instruction_row,
+        ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"],
+    )
+
+
+def _response_stage(
+    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date
+) -> GenerationStage:
+    system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
+    kept = [
+        KeptInstruction(
+            conversation_id=row["conversation_id"],
+            sample_index=row["sample_index"],
+            instruction=row["instruction"],
+            system_prompt=system_prompts.get(row["system_prompt_name"]),
+        )
+        for row in generation_store.usable_instructions(run.store, entry.key, night)
+    ]
+    settings = ResponseSettings(entry.key, night, entry.response_sampling, entry.instruction_sampling, entry.turns)
+    return GenerationStage(
+        RESPONSES,
+        entry.key,
+        night,
+        kept,
+        response_fingerprints(engine, chat_format, kept, settings),
+        lambda todo: generate_responses(engine, chat_format, todo, settings, entry.batch_size),
+        response_row,
+        ["instruction", "response", "turns", "drop_reason"],
+    )
 
 
 def _resume(
-    context: dg.AssetExecutionContext,
-    run: StageRun,
-    engine: GenerationEngine,
-    table: str,
-    model_key: str,
-    night: dt.date,
-    samples: Sequence[PlannedSample | KeptInstruction],
-    wanted: dict[str, str],
-    fresh: bool,
-    generate: Callable[[list], Iterable[list]],
-    to_row: Callable[[object], dict],
-    preview_columns: list[str],
+    context: dg.AssetExecutionContext, run: StageRun, engine: GenerationEngine, stage: GenerationStage, fresh: bool
 ) -> dict[str, dg.MetadataValue]:
     """Generates the samples whose stored row is missing or stale (all of them if `fresh`), stores each batch in
     place of the rows it replaces, then removes rows no longer wanted; returns the materialisation's metadata."""
+    table, model_key, night = stage.table, stage.model_key, stage.night
     stored = generation_store.stored_fingerprints(run.store, table, model_key, night)
-    todo = [s for s in samples if fresh or stored.get(s.conversation_id) != wanted[s.conversation_id]]
+    todo = [s for s in stage.samples if fresh or stored.get(s.conversation_id) != stage.wanted[s.conversation_id]]
     progress = GenerationProgress(total=len(todo))
     preview: list[dict] = []
-    for batch in generate(todo):
-        rows = [to_row(record) for record in batch]
+    for batch in stage.generate(todo):
+        rows = [stage.to_row(record) for record in batch]
         generation_store.replace_batch(run.store, run.lease, table, rows)
         for record in batch:
             progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
         context.log.info(f"[{run.label}] {table} {progress.log_line()}")
         preview.extend(rows[: 5 - len(preview)])
-    removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, wanted)
+    removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, stage.wanted)
     outcomes = generation_store.drop_reasons(run.store, table, model_key, night)
     return {
-        **_progress_metadata(engine, progress, len(samples), removed, table, outcomes),
-        "preview": dg.MetadataValue.md(markdown_table(preview, preview_columns)),
+        **_progress_metadata(engine, progress, len(stage.samples), removed, table, outcomes),
+        "preview": dg.MetadataValue.md(markdown_table(preview, stage.preview_columns)),
     }
 
 
