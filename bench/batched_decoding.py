@@ -19,12 +19,12 @@ import statistics
 import time
 
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.generator_setup import chat_format_for
-from magpie_dagster.domain.instructions import InstructionSettings, instruction_requests
+from magpie_dagster.domain.generation.generator_setup import chat_format_for
+from magpie_dagster.domain.generation.instructions import InstructionSettings, instruction_requests
+from magpie_dagster.domain.generation.sampling_plan import plan_samples
 from magpie_dagster.domain.judging.evaluation import load_eval_set
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import JUDGED_TAGS, TAGS
-from magpie_dagster.domain.sampling_plan import plan_samples
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.settings import DEFAULT_CATALOGUE
 

@@ -32,8 +32,8 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.generator_setup import chat_format_for
-from magpie_dagster.domain.sampling_plan import plan_samples, sample_seed
+from magpie_dagster.domain.generation.generator_setup import chat_format_for
+from magpie_dagster.domain.generation.sampling_plan import plan_samples, sample_seed
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.settings import DEFAULT_CATALOGUE
 from magpie_dagster.storage.generation_store import usable_instructions

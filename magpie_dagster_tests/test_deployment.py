@@ -219,8 +219,11 @@ def test_the_docker_build_context_builds_the_package_the_repository_builds(tmp_p
             shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(path, context / source)
-    from_image = wheel_files(context, tmp_path / "image")
-    from_repository = wheel_files(ROOT, tmp_path / "repository")
+    repository = tmp_path / "repository"  # a copy: building in place would leave build/ in the source tree
+    local_state = shutil.ignore_patterns(".git", ".venv", "data", "build", "*.egg-info", "__pycache__")
+    shutil.copytree(ROOT, repository, ignore=local_state)
+    from_image = wheel_files(context, tmp_path / "image-wheel")
+    from_repository = wheel_files(repository, tmp_path / "repository-wheel")
     assert from_image == from_repository
     assert {"magpie_dagster/catalogue.yaml", "magpie_dagster/domain/judging/eval_set.jsonl"} <= from_image
     extras = ("production", "lake", "k8s")

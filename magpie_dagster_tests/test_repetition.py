@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from magpie_dagster.domain.completion import Completion
+from magpie_dagster.domain.generation.responses import response_drop_reason
 from magpie_dagster.domain.repetition import loops
-from magpie_dagster.domain.responses import response_drop_reason
 from magpie_dagster_tests.fakes import FakeEngineResource
 from magpie_dagster_tests.test_generation_assets import CATALOGUE, NIGHT, materialise, query
 

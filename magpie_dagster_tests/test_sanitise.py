@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from magpie_dagster.domain.sanitise import SanitisedInstruction, drop_reason, sanitise_instruction
-from magpie_dagster.domain.sanitise_rules import RULE_IDS
+from magpie_dagster.domain.generation.sanitise import SanitisedInstruction, drop_reason, sanitise_instruction
+from magpie_dagster.domain.generation.sanitise_rules import RULE_IDS
 
 LABEL = "strip_leading_label"
 CUT = "cut_self_answer"

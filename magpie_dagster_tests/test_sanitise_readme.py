@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from magpie_dagster.domain.sanitise import sanitise_instruction
-from magpie_dagster.domain.sanitise_rules import RULE_IDS
+from magpie_dagster.domain.generation.sanitise import sanitise_instruction
+from magpie_dagster.domain.generation.sanitise_rules import RULE_IDS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # One code span: `text`, or `` text `` when the text holds backticks (a code fence).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from magpie_dagster.domain.sanitise import SanitisedInstruction, sanitise_instruction
+from magpie_dagster.domain.generation.sanitise import SanitisedInstruction, sanitise_instruction
 
 LABEL = "strip_leading_label"
 CUT = "cut_self_answer"

@@ -24,8 +24,8 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.runner import run_partition
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.domain.generation.sampling_plan import partition_label
 from magpie_dagster.domain.judging.evaluation import EvalSetError
-from magpie_dagster.domain.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
 from magpie_dagster.storage import curation_store, summary
 from magpie_dagster.storage.errors import WarehouseError

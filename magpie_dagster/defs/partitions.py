@@ -7,7 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from magpie_dagster.domain.catalogue import Catalogue
-from magpie_dagster.domain.sampling_plan import partition_label
+from magpie_dagster.domain.generation.sampling_plan import partition_label
 
 MODEL_DIMENSION = "model"
 DATE_DIMENSION = "date"

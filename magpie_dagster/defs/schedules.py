@@ -10,7 +10,7 @@ import dagster as dg
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.run_tags import k8s_run_tags
 from magpie_dagster.domain.catalogue import Catalogue
-from magpie_dagster.domain.sampling_plan import partition_label
+from magpie_dagster.domain.generation.sampling_plan import partition_label
 
 NIGHTLY_CRON = "0 2 * * *"
 

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 from typing import Any
 
-from magpie_dagster.domain.instructions import InstructionRecord
+from magpie_dagster.domain.generation.instructions import InstructionRecord
+from magpie_dagster.domain.generation.responses import ResponseRecord
 from magpie_dagster.domain.judging.judge import TagResult
 from magpie_dagster.domain.preference import PreferencePair
-from magpie_dagster.domain.responses import ResponseRecord
 
 
 def instruction_row(record: InstructionRecord) -> dict[str, Any]:

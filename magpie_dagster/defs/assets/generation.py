@@ -18,16 +18,20 @@ from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import GeneratorEntry, RetrySettings
 from magpie_dagster.domain.completion import GenerationEngine
-from magpie_dagster.domain.generator_setup import chat_format_for
-from magpie_dagster.domain.instructions import InstructionSettings, generate_instructions, instruction_fingerprints
-from magpie_dagster.domain.progress import GenerationProgress
-from magpie_dagster.domain.responses import (
+from magpie_dagster.domain.generation.generator_setup import chat_format_for
+from magpie_dagster.domain.generation.instructions import (
+    InstructionSettings,
+    generate_instructions,
+    instruction_fingerprints,
+)
+from magpie_dagster.domain.generation.progress import GenerationProgress
+from magpie_dagster.domain.generation.responses import (
     KeptInstruction,
     ResponseSettings,
     generate_responses,
     response_fingerprints,
 )
-from magpie_dagster.domain.sampling_plan import PlannedSample, plan_samples
+from magpie_dagster.domain.generation.sampling_plan import PlannedSample, plan_samples
 from magpie_dagster.storage import generation_store
 from magpie_dagster.storage.rows import instruction_row, response_row
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES

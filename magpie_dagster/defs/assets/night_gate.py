@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-from magpie_dagster.domain.sampling_plan import partition_label
+from magpie_dagster.domain.generation.sampling_plan import partition_label
 from magpie_dagster.storage.leases import FAILED, FINISHED, RUNNING, StageState
 
 # Each per-model stage and the stages it reads: a stage is current when it finished after them.

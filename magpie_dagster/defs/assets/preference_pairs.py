@@ -12,7 +12,7 @@ from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import Catalogue
 from magpie_dagster.domain.curation_config import PreferenceSettings
-from magpie_dagster.domain.generator_setup import chat_format_for
+from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import TAGS

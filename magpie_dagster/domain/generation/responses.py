@@ -16,10 +16,10 @@ from magpie_dagster.domain.chat_templates import ChatFormat, Message
 from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
+from magpie_dagster.domain.generation.sampling_plan import sample_seed
+from magpie_dagster.domain.generation.sanitise import drop_reason as instruction_drop_reason
+from magpie_dagster.domain.generation.sanitise import sanitise_instruction
 from magpie_dagster.domain.repetition import loops
-from magpie_dagster.domain.sampling_plan import sample_seed
-from magpie_dagster.domain.sanitise import drop_reason as instruction_drop_reason
-from magpie_dagster.domain.sanitise import sanitise_instruction
 
 
 @dataclass(frozen=True)

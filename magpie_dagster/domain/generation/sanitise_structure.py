@@ -7,7 +7,7 @@ keep material the instruction points at ("the following text:", "this code", a l
 
 from __future__ import annotations
 
-from magpie_dagster.domain import sanitise_rules as rules
+from magpie_dagster.domain.generation import sanitise_rules as rules
 
 
 def strip_enumeration(text: str) -> str:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from magpie_dagster.domain import sanitise_rules as rules
-from magpie_dagster.domain import sanitise_structure as structure
+from magpie_dagster.domain.generation import sanitise_rules as rules
+from magpie_dagster.domain.generation import sanitise_structure as structure
 
 DropReason = Literal["empty", "template_echo", "truncated"]
 

@@ -14,8 +14,8 @@ from magpie_dagster.domain.chat_templates import ChatFormat
 from magpie_dagster.domain.completion import CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
-from magpie_dagster.domain.sampling_plan import PlannedSample
-from magpie_dagster.domain.sanitise import drop_reason, sanitise_instruction
+from magpie_dagster.domain.generation.sampling_plan import PlannedSample
+from magpie_dagster.domain.generation.sanitise import drop_reason, sanitise_instruction
 
 ASSISTANT_WORD_STOPS = ("assistant", "Assistant", "ASSISTANT")
 
