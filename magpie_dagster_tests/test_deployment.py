@@ -125,8 +125,8 @@ def kubernetes_api(tmp_path: Path) -> Iterator[tuple[Path, list[dict]]]:
         yield kubeconfig, created
 
 
-def launch_nightly_run(tmp_path: Path, model: str) -> dict:
-    """The nightly schedule's run request for `model`, launched by the shipped K8sRunLauncher config."""
+def nightly_requests(tmp_path: Path) -> tuple[dg.Definitions, dict[str, dg.RunRequest]]:
+    """The test catalogue's definitions and its nightly schedule's run requests by model."""
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
     definitions = build_definitions(catalogue, tmp_path / "w.duckdb")
@@ -134,7 +134,14 @@ def launch_nightly_run(tmp_path: Path, model: str) -> dict:
     when = dt.datetime.combine(NIGHT, dt.time(2), tzinfo=dt.timezone.utc)
     repository = definitions.get_repository_def()
     with dg.build_schedule_context(scheduled_execution_time=when, repository_def=repository) as context:
-        [request] = [r for r in schedule.evaluate_tick(context).run_requests if r.tags["magpie/model"] == model]
+        requests = schedule.evaluate_tick(context).run_requests
+    return definitions, {request.tags["magpie/model"]: request for request in requests}
+
+
+def launch_nightly_run(tmp_path: Path, model: str) -> dict:
+    """The nightly schedule's run request for `model`, launched by the shipped K8sRunLauncher config."""
+    definitions, requests = nightly_requests(tmp_path)
+    request = requests[model]
     job = definitions.resolve_job_def("magpie_job")
     tags = {**request.tags, **job.partitions_def.get_tags_for_partition_key(model_date_key(model, NIGHT))}
     origin = ReconstructableRepository.for_module(
@@ -175,15 +182,8 @@ def test_a_cpu_model_run_asks_for_no_gpu(tmp_path):
 
 
 def test_only_in_process_vllm_entries_get_the_gpu_tag(tmp_path):
-    catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(CATALOGUE)
-    definitions = build_definitions(catalogue, tmp_path / "w.duckdb")
-    schedule = definitions.resolve_schedule_def("nightly_magpie")
-    when = dt.datetime.combine(NIGHT, dt.time(2), tzinfo=dt.timezone.utc)
-    repository = definitions.get_repository_def()
-    with dg.build_schedule_context(scheduled_execution_time=when, repository_def=repository) as context:
-        requests = schedule.evaluate_tick(context).run_requests
-    tags = {request.tags["magpie/model"]: request.tags.get(K8S_CONFIG_TAG) for request in requests}
+    _, requests = nightly_requests(tmp_path)
+    tags = {model: request.tags.get(K8S_CONFIG_TAG) for model, request in requests.items()}
     assert tags["small"] is None
     assert json.loads(tags["big"]) == {"container_config": {"resources": {"limits": {GPU_RESOURCE: "2"}}}}
 
