@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from magpie_dagster_tests.backends import Backend, file_backend, lake_backend
 from magpie_dagster_tests.postgres import Postgres, postgres_server
+from magpie_dagster_tests.projects import Project
 from magpie_dagster_tests.servers import llama_cpp_server as start_llama_cpp_server
 
 
@@ -39,3 +41,11 @@ def new_backend(request: pytest.FixtureRequest) -> Callable[[Path], Backend]:
 @pytest.fixture
 def backend(new_backend: Callable[[Path], Backend], tmp_path: Path) -> Backend:
     return new_backend(tmp_path)
+
+
+@pytest.fixture
+def project(backend: Backend, tmp_path: Path, request: pytest.FixtureRequest) -> Project:
+    """The test module's CATALOGUE in a file, on each backend, at the module's NIGHT."""
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(textwrap.dedent(request.module.CATALOGUE))
+    return Project(catalogue, backend, request.module.NIGHT)

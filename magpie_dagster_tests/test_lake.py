@@ -12,6 +12,7 @@ from magpie_dagster.storage.lake import WRITE_LOCK_KEY, _extension_files
 from magpie_dagster.storage.schema import UNIQUE_KEYS
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.backends import lake_backend
+from magpie_dagster_tests.projects import Project
 from magpie_dagster_tests.test_nightly_chain import CATALOGUE, NIGHT, run_night
 
 
@@ -59,7 +60,7 @@ def test_an_analyst_reads_the_lake_with_plain_duckdb_sql(tmp_path, postgres):
     backend = lake_backend(tmp_path, postgres)
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
-    assert all(result.success for result in run_night((catalogue, backend)))
+    assert all(result.success for result in run_night(Project(catalogue, backend, NIGHT)))
     analyst = duckdb.connect()
     for extension in _extension_files():  # offline; with network: INSTALL ducklake; INSTALL postgres
         analyst.execute(f"LOAD '{extension}'")
@@ -77,7 +78,7 @@ def test_compact_merges_a_nights_small_commits_and_keeps_every_row(tmp_path, pos
     backend = lake_backend(tmp_path, postgres)
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
-    assert all(result.success for result in run_night((catalogue, backend)))
+    assert all(result.success for result in run_night(Project(catalogue, backend, NIGHT)))
     tables = ("instructions", "responses", "judgements", "dedup_results", "curated_rows", "preference_pairs")
 
     def contents() -> dict[str, list]:

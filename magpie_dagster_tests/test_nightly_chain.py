@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import textwrap
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
+from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
 CATALOGUE = """
@@ -35,46 +33,24 @@ preference: {samples: 3, max_instructions: 3}
 """
 
 
-@pytest.fixture
-def project(tmp_path, backend):
-    path = tmp_path / "catalogue.yaml"
-    path.write_text(textwrap.dedent(CATALOGUE))
-    return path, backend
-
-
-def run_night(project, script="repetitive", nights=(NIGHT,)):
-    catalogue, backend = project
-    defs = backend.definitions(catalogue, FakeEngineResource(script=script), FakeEmbedderResource())
+def run_night(project, script="repetitive", nights=(NIGHT,), engines=None):
+    """Both models' partitions, then the nightly stages, for each night in turn, in one instance."""
+    engines = engines or FakeEngineResource(script=script)
     instance = dg.DagsterInstance.ephemeral()
     results = []
     for night in nights:
-        for model in ("alpha", "beta"):
-            results.append(
-                defs.resolve_job_def("magpie_job").execute_in_process(
-                    partition_key=model_date_key(model, night), instance=instance
-                )
-            )
-        results.append(
-            defs.resolve_job_def("nightly_curation_job").execute_in_process(
-                partition_key=night.isoformat(), instance=instance
-            )
-        )
+        results += [project.materialise(model, engines, night=night, instance=instance) for model in ("alpha", "beta")]
+        results.append(project.curate(engines, night=night, instance=instance))
     return results
-
-
-def query(project, sql):
-    with project[1].warehouse().connect(read_only=True) as connection:
-        return connection.execute(sql).fetchall()
 
 
 def test_dedup_groups_duplicates_across_models_with_the_first_row_winning(project):
     assert all(result.success for result in run_night(project))
-    rows = query(
-        project,
+    rows = project.query(
         "SELECT conversation_id, model, repeat_count, min_similar_conversation_id, "
         "min_neighbor_distance, exact_duplicate_count FROM dedup_results ORDER BY model, conversation_id",
     )
-    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    kept = project.query("SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
     assert len(rows) == kept
     firsts = {row[3] for row in rows}
     assert len(firsts) == 4, "four distinct questions: four near-duplicate groups"
@@ -84,7 +60,7 @@ def test_dedup_groups_duplicates_across_models_with_the_first_row_winning(projec
 
 def test_curated_subset_keeps_one_row_per_group_and_explains_every_drop(project):
     assert all(result.success for result in run_night(project))
-    reasons = dict(query(project, "SELECT coalesce(drop_reason, 'kept'), count(*) FROM curated_rows GROUP BY 1"))
+    reasons = dict(project.query("SELECT coalesce(drop_reason, 'kept'), count(*) FROM curated_rows GROUP BY 1"))
     assert reasons["kept"] == 4 and set(reasons) == {"kept", "not_first_of_near_duplicate_group"}
 
 
@@ -92,7 +68,7 @@ def test_exports_load_with_datasets_and_polars(project):
     assert all(result.success for result in run_night(project))
     from datasets import load_dataset
 
-    directory = project[1].exports_path / NIGHT.isoformat()
+    directory = project.backend.exports_path / NIGHT.isoformat()
     sharegpt = load_dataset("json", data_files=str(directory / "sharegpt.jsonl"), split="train")
     messages = load_dataset("json", data_files=str(directory / "messages.jsonl"), split="train")
     parquet = load_dataset("parquet", data_files=str(directory / "curated.parquet"), split="train")
@@ -118,39 +94,21 @@ def test_exports_load_with_datasets_and_polars(project):
 def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(project):
     later = NIGHT + dt.timedelta(days=1)
     assert all(result.success for result in run_night(project, nights=(later, NIGHT)))  # backfill the earlier night
-    rows = query(
-        project,
+    rows = project.query(
         "SELECT d.min_similar_conversation_id, n.partition_date FROM dedup_results d "
         "JOIN dedup_results f ON f.conversation_id = d.min_similar_conversation_id "
         "JOIN dedup_nearest n ON n.conversation_id = f.conversation_id",
     )
     assert {row[1] for row in rows} == {NIGHT}, "after the backfill, the earlier night's rows are first of group"
-    catalogue, backend = project
-    defs = backend.definitions(catalogue, FakeEngineResource(script="repetitive"), FakeEmbedderResource())
-    assert (
-        defs.resolve_job_def("nightly_curation_job")
-        .execute_in_process(  # re-curate the later night
-            partition_key=later.isoformat(), instance=dg.DagsterInstance.ephemeral()
-        )
-        .success
-    )
-    kept_later = query(project, f"SELECT count(*) FROM curated_rows WHERE night = '{later}' AND drop_reason IS NULL")
+    assert project.curate(FakeEngineResource(script="repetitive"), night=later).success  # re-curate the later night
+    kept_later = project.query(f"SELECT count(*) FROM curated_rows WHERE night = '{later}' AND drop_reason IS NULL")
     assert kept_later[0][0] == 0
 
 
 def test_the_card_shows_the_labels_a_constant_judge_put_on_every_row(project):
-    catalogue, backend = project
-    defs = backend.definitions(catalogue, FakeEngineResource(judge_script="constant"), FakeEmbedderResource())
-    instance = dg.DagsterInstance.ephemeral()
-    for model in ("alpha", "beta"):
-        assert defs.resolve_job_def("magpie_job").execute_in_process(
-            partition_key=model_date_key(model, NIGHT), instance=instance
-        ).success
-    assert defs.resolve_job_def("nightly_curation_job").execute_in_process(
-        partition_key=NIGHT.isoformat(), instance=instance
-    ).success
-    card = (backend.exports_path / NIGHT.isoformat() / "README.md").read_text()
-    rows = query(project, "SELECT count(*) FROM instruction_tags")[0][0]
+    assert all(result.success for result in run_night(project, engines=FakeEngineResource(judge_script="constant")))
+    card = (project.backend.exports_path / NIGHT.isoformat() / "README.md").read_text()
+    rows = project.query("SELECT count(*) FROM instruction_tags")[0][0]
     assert "Degenerate labels (one label on 90% or more of the rows" in card
     assert f"- `difficulty`: 'very easy' on 100% of {rows} rows" in card
     assert f"- `task_category`: 'Coding & Debugging' on 100% of {rows} rows" in card

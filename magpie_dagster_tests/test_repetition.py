@@ -11,7 +11,8 @@ from magpie_dagster.domain.completion import Completion
 from magpie_dagster.domain.generation.responses import response_drop_reason
 from magpie_dagster.domain.repetition import loops
 from magpie_dagster_tests.fakes import FakeEngineResource
-from magpie_dagster_tests.test_generation_assets import CATALOGUE, NIGHT, materialise, query
+from magpie_dagster_tests.projects import Project
+from magpie_dagster_tests.test_generation_assets import CATALOGUE, NIGHT
 
 SMOLLM2_SYNONYMS = "Sure, here are 50 synonyms for happy:\n\n" + "* Calm\n" * 71
 SMOLLM2_POEM = (
@@ -62,18 +63,18 @@ def test_a_loop_is_named_before_the_max_tokens_it_runs_into():
 def generation_project(tmp_path, backend):
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(textwrap.dedent(CATALOGUE))
-    return catalogue, backend
+    return Project(catalogue, backend, NIGHT)
 
 
 def test_looping_responses_are_stored_with_their_reason_and_counted(generation_project):
     project = generation_project
-    result = materialise(project, "alpha", FakeEngineResource(script="looping_answers"))
+    result = project.materialise("alpha", FakeEngineResource(script="looping_answers"))
     assert result.success
     metadata = result.asset_materializations_for_node("responses")[0].metadata
-    reasons = dict(query(project, "SELECT coalesce(drop_reason, 'kept'), count(*) FROM responses GROUP BY 1"))
+    reasons = dict(project.query("SELECT coalesce(drop_reason, 'kept'), count(*) FROM responses GROUP BY 1"))
     assert reasons.get("looping", 0) > 0 and reasons.get("kept", 0) > 0
     assert metadata["drop_reasons"].value.get("looping") == reasons["looping"]
-    looping = query(project, "SELECT response FROM responses WHERE drop_reason = 'looping' AND partition_date = ?",
+    looping = project.query("SELECT response FROM responses WHERE drop_reason = 'looping' AND partition_date = ?",
                     [NIGHT])  # fmt: skip
     assert all(loops(text) for (text,) in looping)
 
@@ -84,12 +85,11 @@ def test_the_dataset_card_counts_looping_responses_among_the_unusable_rows(tmp_p
     from magpie_dagster_tests.test_nightly_chain import NIGHT as CHAIN_NIGHT
     from magpie_dagster_tests.test_nightly_chain import run_night
 
-    backend = file_backend(tmp_path)
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(NIGHT_CATALOGUE)
-    assert all(result.success for result in run_night((catalogue, backend), script="looping_answers"))
-    with backend.warehouse().connect(read_only=True) as connection:
-        looping = connection.execute("SELECT count(*) FROM responses WHERE drop_reason = 'looping'").fetchone()[0]
-    card = (backend.exports_path / CHAIN_NIGHT.isoformat() / "README.md").read_text()
+    project = Project(catalogue, file_backend(tmp_path), CHAIN_NIGHT)
+    assert all(result.success for result in run_night(project, script="looping_answers"))
+    looping = project.query("SELECT count(*) FROM responses WHERE drop_reason = 'looping'")[0][0]
+    card = (project.backend.exports_path / CHAIN_NIGHT.isoformat() / "README.md").read_text()
     assert looping > 0 and "### Generated but unusable (never curated)" in card
     assert f"| response: looping | {looping} |" in card

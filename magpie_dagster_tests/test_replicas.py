@@ -149,7 +149,8 @@ def test_a_reward_model_on_replicas_scores_tags_and_pairs_through_the_assets_ope
 ):
     from magpie_dagster.defs import resources
     from magpie_dagster_tests.backends import file_backend
-    from magpie_dagster_tests.test_nightly_chain import CATALOGUE, run_night
+    from magpie_dagster_tests.projects import Project
+    from magpie_dagster_tests.test_nightly_chain import CATALOGUE, NIGHT, run_night
     from magpie_dagster_tests.test_safety_reward import _PoolingHandler
 
     opened = []
@@ -166,7 +167,7 @@ def test_a_reward_model_on_replicas_scores_tags_and_pairs_through_the_assets_ope
         reward = f"reward: {{kind: reward_model, model: rm, base_url: [{dead}, {live}]}}"
         catalogue.write_text(CATALOGUE.replace("reward: {kind: judge_score}", reward))
         backend = file_backend(tmp_path)
-        assert all(result.success for result in run_night((catalogue, backend)))
+        assert all(result.success for result in run_night(Project(catalogue, backend, NIGHT)))
     assert opened == [(dead, live)] * 3, "once per run: alpha's and beta's partitions, then the night"
     with backend.warehouse().connect(read_only=True) as connection:
         rewards = connection.execute(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
 
 import dagster as dg
-import pytest
 
-from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
 from magpie_dagster.domain.judging.prompts import PROMPTS
 from magpie_dagster.domain.judging.tags import prompt_versions_of
-from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
+from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
 CATALOGUE = """
@@ -25,22 +22,8 @@ judging:
 """
 
 
-@pytest.fixture
-def project(tmp_path, backend):
-    catalogue_path = tmp_path / "catalogue.yaml"
-    catalogue_path.write_text(textwrap.dedent(CATALOGUE))
-    return catalogue_path, backend
-
-
 def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags")):
-    catalogue_path, backend = project
-    defs = backend.definitions(catalogue_path, engines or FakeEngineResource(), FakeEmbedderResource())
-    return defs.resolve_job_def("magpie_job").execute_in_process(
-        partition_key=model_date_key("alpha", NIGHT),
-        instance=dg.DagsterInstance.ephemeral(),
-        asset_selection=[dg.AssetKey(asset) for asset in assets],
-        raise_on_error=False,
-    )
+    return project.materialise("alpha", engines, raise_on_error=False, assets=assets)
 
 
 def tags_metadata(result):
@@ -55,17 +38,11 @@ def checks(result):
     return {event.check_name: event.passed for event in result.get_asset_check_evaluations()}
 
 
-def query(project, sql):
-    with project[1].warehouse().connect(read_only=True) as connection:
-        return connection.execute(sql).fetchall()
-
-
 def test_every_usable_instruction_gets_every_tag_with_the_released_names(project):
     result = run(project)
     assert result.success
-    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
-    rows = query(
-        project,
+    kept = project.query("SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    rows = project.query(
         "SELECT intent, knowledge, difficulty, difficulty_generator, quality_explanation, input_quality, "
         "quality_generator, task_category, other_task_category, task_category_generator, language, "
         "instruct_reward, reward_model, failed_tags FROM instruction_tags",
@@ -88,14 +65,14 @@ def test_a_rerun_reuses_judgements_and_a_new_prompt_version_rejudges_only_its_ta
     again = run(project, assets=("instruction_tags",))
     assert tags_metadata(again)["judged"] == 0
     [other_version] = [v for v in prompt_versions_of("quality") if v != PROMPTS["quality"].version]
-    catalogue_path = project[0]
+    catalogue_path = project.catalogue
     catalogue_path.write_text(
         catalogue_path.read_text().replace("max_retries: 1,", f"max_retries: 1, prompts: {{quality: {other_version}}},")
     )
     third = run(project, assets=("instruction_tags",))
-    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    kept = project.query("SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
     assert tags_metadata(third)["judged"] == kept
-    versions = query(project, "SELECT tag, prompt_version, count(*) FROM judgements GROUP BY ALL ORDER BY 1")
+    versions = project.query("SELECT tag, prompt_version, count(*) FROM judgements GROUP BY ALL ORDER BY 1")
     assert ("quality", other_version, kept) in versions
     assert ("difficulty", PROMPTS["difficulty"].version, kept) in versions
 
@@ -105,7 +82,7 @@ def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer
     assert result.success
     metadata = tags_metadata(result)
     assert metadata["retried_ok"] > 0
-    failures = query(project, "SELECT raw_answer, error, attempts FROM judgements WHERE status = 'failed'")
+    failures = project.query("SELECT raw_answer, error, attempts FROM judgements WHERE status = 'failed'")
     assert failures, "the fake judge answers prose to every odd seed, so some judgements fail twice"
     for raw_answer, error, attempts in failures:
         assert raw_answer == "I would say it is fine." and "no JSON object" in error and attempts == 2
@@ -117,34 +94,33 @@ def test_a_judge_that_always_fails_fails_the_check_not_the_run(project):
     assert checks(result) == {
         "judge_parse_failure_rate": False, "labels_in_their_sets": True, "labels_not_degenerate": True
     }  # fmt: skip
-    kept = query(project, "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
-    assert query(project, "SELECT count(*) FROM judgements WHERE status = 'failed'")[0][0] == 4 * kept
-    nulls = query(project, "SELECT difficulty, failed_tags FROM instruction_tags LIMIT 1")[0]
+    kept = project.query("SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    assert project.query("SELECT count(*) FROM judgements WHERE status = 'failed'")[0][0] == 4 * kept
+    nulls = project.query("SELECT difficulty, failed_tags FROM instruction_tags LIMIT 1")[0]
     assert nulls == (None, ["category", "difficulty", "quality", "reward"])
 
 
 def test_regenerated_instructions_drop_their_stale_judgements(project):
     assert run(project).success
     assert run(project, FakeEngineResource(script="echo_every_third")).success
-    stale = query(
-        project,
+    stale = project.query(
         "SELECT count(*) FROM judgements j ANTI JOIN instructions i ON i.conversation_id = j.conversation_id "
         "AND i.drop_reason IS NULL",
     )[0][0]
     assert stale == 0
 
 
-def test_a_judge_that_gives_every_row_the_same_label_is_flagged_as_a_warning(tmp_path, backend):
-    catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(textwrap.dedent(CATALOGUE).replace("instructions_per_batch: 8", "instructions_per_batch: 24"))
-    result = run((catalogue, backend), FakeEngineResource(judge_script="constant"))
+def test_a_judge_that_gives_every_row_the_same_label_is_flagged_as_a_warning(project):
+    catalogue = project.catalogue.read_text()
+    project.catalogue.write_text(catalogue.replace("instructions_per_batch: 8", "instructions_per_batch: 24"))
+    result = run(project, FakeEngineResource(judge_script="constant"))
     assert result.success, "a warning, not a failed run"
     [evaluation] = [
         event for event in result.get_asset_check_evaluations() if event.check_name == "labels_not_degenerate"
     ]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     degenerate = evaluation.metadata["degenerate"].value
-    kept = query((catalogue, backend), "SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
+    kept = project.query("SELECT count(*) FROM instructions WHERE drop_reason IS NULL")[0][0]
     assert kept >= 10
     assert degenerate == {
         "difficulty": {"label": "very easy", "share": 1.0, "rows": kept},
