@@ -1,18 +1,16 @@
 """The night's curated subset: every model's rows of the night through the catalogue's curation recipe, built
 only once every partition of the night has finished (`night_gate.py`)."""
 
-import datetime as dt
 
 import dagster as dg
 
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
+from magpie_dagster.defs.assets.nightly import night_of, nightly_asset
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.resources import CatalogueResource, WarehouseResource
 from magpie_dagster.domain.curation.recipe import apply_recipe
 from magpie_dagster.storage import curation_store, leases
-
-CURATION_GROUP = "curation"
 
 
 def build_curated_subset(
@@ -20,14 +18,13 @@ def build_curated_subset(
 ) -> dg.AssetsDefinition:
     by_night = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
-    @dg.asset(
+    @nightly_asset(
+        nights,
         name="curated_subset",
         ins={
             "dedup": dg.AssetIn(dedup.key, partition_mapping=by_night, dagster_type=dg.Nothing),
             "tags": dg.AssetIn(tags.key, partition_mapping=by_night, dagster_type=dg.Nothing),
         },
-        partitions_def=nights,
-        group_name=CURATION_GROUP,
         kinds={"duckdb", "polars"},
         automation_condition=dg.AutomationCondition.on_cron("30 2 * * *", "UTC"),
         description=(
@@ -38,7 +35,7 @@ def build_curated_subset(
     def curated_subset(
         context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        night = dt.date.fromisoformat(context.partition_key)
+        night = night_of(context)
         recipe = catalogue.catalogue.curation.resolved()
         models = catalogue.catalogue.model_keys
         with stage_run(context, warehouse) as run:

@@ -1,11 +1,10 @@
 """The night's export files (ShareGPT and OpenAI-messages JSONL, Parquet, preference pairs, the dataset card),
 written into a staging directory and published by rename, so readers never see half a night."""
 
-import datetime as dt
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.curated_subset import CURATION_GROUP
+from magpie_dagster.defs.assets.nightly import night_of, nightly_asset
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.resources import CatalogueResource, WarehouseResource
 from magpie_dagster.domain.exports import formats
@@ -17,13 +16,11 @@ from magpie_dagster.storage import curation_store
 def build_dataset_export(
     nights: dg.DailyPartitionsDefinition, curated_subset: dg.AssetsDefinition, preference_pairs: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
-    @dg.asset(
+    @nightly_asset(
+        nights,
         name="dataset_export",
         deps=[curated_subset, preference_pairs],
-        partitions_def=nights,
-        group_name=CURATION_GROUP,
         kinds={"parquet", "json"},
-        automation_condition=dg.AutomationCondition.eager(),
         description=(
             "Files under data/exports/<date>/: ShareGPT and OpenAI-messages JSONL, Parquet with every column, "
             "preference pairs JSONL, and a dataset card (README.md) with a figure of the distributions."
@@ -32,7 +29,7 @@ def build_dataset_export(
     def dataset_export(
         context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        night = dt.date.fromisoformat(context.partition_key)
+        night = night_of(context)
         models = catalogue.catalogue.model_keys
         with stage_run(context, warehouse) as run:
             target = run.store.export_directory(night)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.curated_subset import CURATION_GROUP
+from magpie_dagster.defs.assets.nightly import night_of, nightly_asset
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
@@ -24,14 +24,12 @@ Score = Callable[[str, list[str]], list[float | None]]
 
 
 def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset: dg.AssetsDefinition):
-    @dg.asset(
+    @nightly_asset(
+        nights,
         name="preference_pairs",
         deps=[curated_subset],
-        partitions_def=nights,
-        group_name=CURATION_GROUP,
         kinds={"duckdb", "python"},
         pool=ENGINE_POOL,
-        automation_condition=dg.AutomationCondition.eager(),
         description=(
             "For curated instructions: k responses sampled from their own generator, scored by the catalogue's "
             "reward (reward model or judge score); chosen = best, rejected = worst, ties skipped and counted. "
@@ -44,7 +42,7 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
         warehouse: WarehouseResource,
         engines: EngineResource,
     ) -> dg.MaterializeResult:
-        night = dt.date.fromisoformat(context.partition_key)
+        night = night_of(context)
         settings = catalogue.catalogue.preference
         rows, ties, scored = [], 0, 0
         with stage_run(context, warehouse) as run:
