@@ -65,6 +65,9 @@ def preference_seed(conversation_id: str, night: dt.date) -> int:
     return derived_seed("preference", conversation_id, night.isoformat())
 
 
+Score = Callable[[str, list[str]], list[float | None]]  # an instruction and its responses -> one reward each
+
+
 @dataclass(frozen=True)
 class DrawnPairs:
     pairs: list[tuple[Mapping, PreferencePair]]  # each with the curated row it was drawn for
@@ -75,7 +78,7 @@ class DrawnPairs:
 def draw_pairs(
     rows: Iterable[Mapping],
     sample: Callable[[Mapping], list[str]],
-    score: Callable[[str, list[str]], list[float | None]],
+    score: Score,
     min_margin: float,
     on_progress: Callable[[int, int], None] = lambda scored, ties: None,
 ) -> DrawnPairs:

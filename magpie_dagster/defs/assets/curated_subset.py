@@ -1,7 +1,6 @@
 """The night's curated subset: every model's rows of the night through the catalogue's curation recipe, built
 only once every partition of the night has finished (`night_gate.py`)."""
 
-
 import dagster as dg
 
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions

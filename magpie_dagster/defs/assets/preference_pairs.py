@@ -2,7 +2,6 @@
 catalogue's reward (a reward model, or the judge's score); chosen = best, rejected = worst."""
 
 import datetime as dt
-from collections.abc import Callable
 
 import dagster as dg
 
@@ -16,11 +15,9 @@ from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import TAGS
-from magpie_dagster.domain.preference import draw_pairs, preference_seed, sample_requests
+from magpie_dagster.domain.preference import Score, draw_pairs, preference_seed, sample_requests
 from magpie_dagster.storage import curation_store
 from magpie_dagster.storage.rows import preference_pair_row
-
-Score = Callable[[str, list[str]], list[float | None]]
 
 
 def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset: dg.AssetsDefinition):
@@ -56,8 +53,8 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
                     _sampler(catalogue.catalogue, engines, settings, night),
                     score,
                     settings.min_margin,
-                    lambda done, ties: context.log.info(
-                        f"[{night}] preference pairs: {done}/{subset.height} scored, {ties} ties"
+                    lambda done, tied: context.log.info(
+                        f"[{night}] preference pairs: {done}/{subset.height} scored, {tied} ties"
                     ),
                 )
                 rows = [preference_pair_row(pair, row["model"], reward_model) for row, pair in drawn.pairs]
