@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 
+import llama_cpp
 import numpy as np
 import pytest
+from llama_cpp import LlamaGrammar
 
 from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, SamplingParams
 from magpie_dagster.domain.judging.prompts import PROMPTS
 from magpie_dagster.domain.judging.tags import TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
-from magpie_dagster.engines.llama_cpp_batch import DecodeJob, cells_needed, shared_prefix
+from magpie_dagster.engines.llama_cpp_batch import (
+    GRAMMAR_SHORTLIST,
+    BatchedDecoder,
+    DecodeJob,
+    cells_needed,
+    shared_prefix,
+)
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 
 PRE_QUERY = (
@@ -151,3 +159,90 @@ def test_a_request_larger_than_the_context_is_refused_with_the_fix(engines):
     request = CompletionRequest(PRE_QUERY, SamplingParams(max_tokens=4000), seed=1)
     with pytest.raises(EngineError, match="more than the entry's n_ctx 2048: raise n_ctx"):
         batched.complete([request])
+
+
+def _masked_argmax(decoder, grammar, logits: np.ndarray) -> int:
+    decoder._grammar_masked(grammar, logits)
+    return int(np.argmax(decoder._candidate_buffer["logit"]))
+
+
+@pytest.mark.slow
+def test_greedy_under_a_grammar_picks_what_masking_the_whole_vocabulary_picks(engines):
+    """The shortlist shortcut against the full mask: first choice allowed, allowed close behind, allowed far down."""
+    _, batched = engines
+    decoder = batched._batched_decoder([_job([1, 2, 3])])
+    schema = json.dumps(TAGS["difficulty"].json_schema)
+    grammar = llama_cpp.llama_sampler_init_grammar(
+        decoder._vocab, LlamaGrammar.from_json_schema(schema, verbose=False)._grammar.encode(), b"root"
+    )
+    try:
+        rng = np.random.default_rng(0)
+        logits = rng.normal(size=decoder._n_vocab).astype(np.float32)
+        decoder._grammar_masked(grammar, np.zeros(decoder._n_vocab, dtype=np.float32))
+        allowed = np.flatnonzero(~np.isinf(decoder._candidate_buffer["logit"]))
+        refused = np.setdiff1d(np.arange(decoder._n_vocab), allowed)
+        assert len(allowed) == 2  # an answer opens with `{` or `{"`: every other token is refused
+        lower, higher = allowed
+        cases = {
+            "first choice allowed": 0,
+            "close behind": 5,
+            "tied with the shortlist's last place": GRAMMAR_SHORTLIST - 1,
+            "past the shortlist": GRAMMAR_SHORTLIST + 50,
+        }
+        for case, refused_above in cases.items():
+            for lower_logit, expected in ((9.5, lower), (9.0, higher)):  # a tie goes to the lower id
+                trial = logits.copy()
+                trial[refused[:refused_above]] = 10.0 + np.arange(refused_above, dtype=np.float32)
+                trial[lower], trial[higher] = lower_logit, 9.5
+                assert _masked_argmax(decoder, grammar, trial) == expected, case
+                assert decoder._greedy_allowed(grammar, trial) == expected, case
+    finally:
+        llama_cpp.llama_sampler_free(grammar)
+
+
+@pytest.mark.slow
+def test_a_restored_prefix_gives_the_texts_a_fresh_engine_gives(engines, monkeypatch):
+    """Two judge prompts in turn: the second call of each restores its rubric instead of evaluating it again."""
+    _, batched = engines
+    evaluated = []
+    original = BatchedDecoder._prefill
+
+    def counting(self, seq_id, tokens, start, *, want_logits):
+        if seq_id == self._prefix_seq:
+            evaluated.append(len(tokens))
+        return original(self, seq_id, tokens, start, want_logits=want_logits)
+
+    def judge(engine, tag):
+        requests = [
+            ChatRequest(tuple(PROMPTS[tag].messages(instruction=text)), SamplingParams(0.0, max_tokens=60), 7,
+                        TAGS[tag].json_schema)
+            for text in ["What is 2 + 2?", "Write a haiku about snow.", "Plan my week."]
+        ]
+        return [completion.text for completion in engine.chat(requests)]
+
+    monkeypatch.setattr(BatchedDecoder, "_prefill", counting)
+    first = [judge(batched, "difficulty"), judge(batched, "quality")]
+    evaluated_first = len(evaluated)
+    again = [judge(batched, "difficulty"), judge(batched, "quality")]
+    assert len(evaluated) == evaluated_first, "the second call of each prompt evaluated its prefix again"
+    assert first == again
+    with LlamaCppEngine(PACKAGED_SMOLLM2, n_ctx=2048, n_threads=2, parallel_sequences=4) as fresh:
+        assert [judge(fresh, "quality"), judge(fresh, "difficulty")] == [first[1], first[0]]
+
+
+@pytest.mark.slow
+def test_every_draw_sees_each_token_with_its_own_logit(engines):
+    """Top-k sorts the candidate buffer in place: the next draw must not pair logits with the sorted ids."""
+    _, batched = engines
+    decoder = batched._batched_decoder([_job([1, 2, 3])])
+    warm = decoder._sampler_chain(DecodeJob((1,), SamplingParams(temperature=0.7, top_p=0.9), seed=3))
+    try:
+        rng = np.random.default_rng(1)
+        for _ in range(3):
+            logits = rng.normal(size=decoder._n_vocab).astype(np.float32)
+            candidates = decoder._candidates(logits)
+            assert np.array_equal(decoder._candidate_buffer["id"], np.arange(decoder._n_vocab))
+            assert np.array_equal(decoder._candidate_buffer["logit"], logits)
+            decoder._apply(warm, candidates)
+    finally:
+        llama_cpp.llama_sampler_free(warm)

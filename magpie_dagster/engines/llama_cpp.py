@@ -31,7 +31,13 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
-from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed, shared_prefix
+from magpie_dagster.engines.llama_cpp_batch import (
+    BatchedDecoder,
+    DecodeJob,
+    PrefixStates,
+    cells_needed,
+    shared_prefix,
+)
 from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama
 from magpie_dagster.engines.packaged_model import resolve_model_path
 
@@ -71,6 +77,7 @@ class LlamaCppEngine(GenerationEngine):
         self._parallel_sequences = parallel_sequences
         self._decoder: BatchedDecoder | None = None
         self._decoder_cells = 0
+        self._prefix_states = PrefixStates()
         self._chat_formatter: Jinja2ChatFormatter | None = None
 
     @property
@@ -167,6 +174,7 @@ class LlamaCppEngine(GenerationEngine):
                 max_sequences=self._parallel_sequences,
                 n_ctx=self._decoder_cells,
                 n_threads=self._n_threads,
+                prefix_states=self._prefix_states,
             )
         return self._decoder
 
