@@ -18,9 +18,19 @@ def seed_offset() -> int:
 
 
 def embedded_model_catalogue(
-    *, template: str, instructions: int, batch_size: int, instruction_max_tokens: int, response_max_tokens: int
+    *,
+    template: str,
+    instructions: int,
+    batch_size: int,
+    instruction_max_tokens: int,
+    response_max_tokens: int,
+    probe: bool = False,
 ) -> str:
-    """A catalogue with the packaged SmolLM2 as `smollm2_135m`, sampling as the reference does, 2 threads."""
+    """A catalogue with the packaged SmolLM2 as `smollm2_135m`, sampling as the reference does, 2 threads.
+
+    The template probe is off unless asked for: these catalogues cut max_tokens for speed, and a few truncated
+    samples out of five would read as a wrong setting (test_template_probe.py tests the probe itself).
+    """
     return f"""
 start_date: "2026-11-01"
 models:
@@ -34,4 +44,5 @@ models:
     response_sampling: {{temperature: 0.7, top_p: 0.9, repetition_penalty: 1.1, max_tokens: {response_max_tokens}}}
     n_ctx: 1024
     n_threads: 2
+    probe: {{enabled: {str(probe).lower()}}}
 """

@@ -33,11 +33,15 @@ OFFICIAL_PRE_QUERY = {
     "qwen2.5": "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
     "<|im_start|>user\n",
     "qwen3": "<|im_start|>user\n",
+    "qwen3-no-thinking": "<|im_start|>user\n",
     "smollm2": "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
     "<|im_start|>user\n",
     "phi-3": "<|user|>\n",
     "phi-3.5": "<|user|>\n",
     "gemma-2": "<bos><start_of_turn>user\n",
+    # Not in REFERENCE.md's table: rendered by the published templates in official/ (SOURCES.md).
+    "gemma-3": "<bos><start_of_turn>user\n",
+    "phi-4": "<|im_start|>user<|im_sep|>",
     "mistral-v0.3": "<s>[INST] ",
     "yi-1.5": "<|im_start|>user\n",
     "deepseek-r1": "<｜begin▁of▁sentence｜><｜User｜>",
@@ -61,10 +65,13 @@ END_OF_TURN = {
     "qwen2": "<|im_end|>",
     "qwen2.5": "<|im_end|>",
     "qwen3": "<|im_end|>",
+    "qwen3-no-thinking": "<|im_end|>",
     "smollm2": "<|im_end|>",
     "phi-3": "<|end|>",
     "phi-3.5": "<|end|>",
     "gemma-2": "<end_of_turn>",
+    "gemma-3": "<end_of_turn>",
+    "phi-4": "<|im_end|>",
     "mistral-v0.3": "</s>",
     "yi-1.5": "<|im_end|>",
     "deepseek-r1": "<｜end▁of▁sentence｜>",
@@ -235,3 +242,15 @@ def test_a_tokenizer_without_a_chat_template_says_what_to_do(tmp_path):
     config.write_text(json.dumps({"bos_token": "<s>"}), encoding="utf-8")
     with pytest.raises(ChatTemplateError, match="no 'chat_template'.*known family"):
         load_chat_template(config)
+
+
+def test_qwen3_thinks_by_default_and_its_no_thinking_variant_answers_after_an_empty_think_block():
+    thinking = ChatFormat.from_family("qwen3", pinned_date=PINNED).response_prompt("Hi")
+    direct = ChatFormat.from_family("qwen3-no-thinking", pinned_date=PINNED).response_prompt("Hi")
+    assert thinking == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert direct == thinking + "<think>\n\n</think>\n\n"
+
+
+def test_gemma3_folds_a_system_prompt_into_the_first_user_turn():
+    steered = ChatFormat.from_family("gemma-3", pinned_date=PINNED).instruction_prompt(system_prompt="Be brief.")
+    assert steered == "<bos><start_of_turn>user\nBe brief.\n\n"

@@ -83,7 +83,25 @@ def test_rerun_replaces_only_its_partition(project):
     assert project.query("SELECT count(*) FROM responses WHERE model = 'alpha'") == [(12,)]
 
 
+def test_a_template_that_echoes_fails_its_probe_before_anything_is_stored(project):
+    result = project.materialise("alpha", FakeEngineResource(script="echo_every_third"), raise_on_error=False)
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert failure.step_key == "raw_instructions"
+    message = failure_cause(failure.step_failure_data)
+    # 12 samples (the probe's 16 capped at the plan), every third echoes: 4 of 12, over the 25 % limit
+    assert "template probe of 'alpha' (template smollm2), 12 samples: FAILED: template_echo" in message
+    assert "template_echo: 4/12 (33%, limit 25%)  <- over the limit" in message
+    assert "fix (template_echo): the model wrote role headers" in message
+    assert project.query("SELECT count(*) FROM instructions") == [(0,)]
+    # not retried: the catalogue allows one retry, a wrong template gets none
+    assert sum(event.event_type_value == "STEP_UP_FOR_RETRY" for event in result.all_events) == 0
+
+
 def test_unusable_instructions_are_kept_with_a_reason_and_not_answered(project):
+    project.catalogue.write_text(
+        project.catalogue.read_text().replace("    turns: 2\n", "    turns: 2\n    probe: {enabled: false}\n")
+    )
     result = project.materialise("alpha", FakeEngineResource(script="echo_every_third"))
     assert result.success
     reasons = dict(

@@ -13,10 +13,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-import dagster as dg
-
 from magpie_dagster.defs.metadata import markdown_table
-from magpie_dagster.defs.resources import api_key_for
+from magpie_dagster.defs.resources import command_api_key
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.completion import SamplingParams
 from magpie_dagster.domain.engine_config import Connection, OpenAIConnection
@@ -56,7 +54,7 @@ def eval_judge(arguments: argparse.Namespace) -> int:
         spec_with_prompt(version)  # an unknown version fails before a model loads
     items = load_eval_set(arguments.eval_set)[: arguments.limit]
     label, connection = _judge_connection(arguments, catalogue)
-    engine = open_engine(connection, api_key=_api_key(label, connection), label=label)
+    engine = open_engine(connection, api_key=command_api_key(label, connection), label=label)
     try:
         scores = evaluate_judge(
             engine,
@@ -87,13 +85,6 @@ def _judge_connection(arguments: argparse.Namespace, catalogue) -> tuple[str, Co
     if arguments.model_key:
         return arguments.model_key, catalogue.entry(arguments.model_key)
     return "judge", catalogue.judging.judge
-
-
-def _api_key(label: str, connection: Connection) -> str | None:
-    try:
-        return api_key_for(label, connection)
-    except dg.Failure as missing:
-        raise ValueError(missing.description) from missing
 
 
 def render_report(scores: Sequence[TagScore]) -> str:

@@ -108,6 +108,15 @@ def api_key_for(label: str, connection: object) -> str | None:
     return value
 
 
+
+def command_api_key(label: str, connection: object) -> str | None:
+    """`api_key_for` outside a run (CLI commands): an unset variable is a ValueError the CLI prints."""
+    try:
+        return api_key_for(label, connection)
+    except dg.Failure as missing:
+        raise ValueError(missing.description) from missing
+
+
 class EmbedderResource(dg.ConfigurableResource):
     """Loads the sentence-transformers model once per run (loading costs seconds; embedding is batched)."""
 

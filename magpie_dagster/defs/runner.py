@@ -74,10 +74,11 @@ def partition_outcome(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult, l
 
 
 def failure_cause(data) -> str:
-    """A `Failure`'s description (ours name the partition and the fix), else the first line of the innermost
-    error: a step that ran out of retries says only "Exceeded max_retries", its cause says why."""
+    """A `Failure`'s description (ours name the partition and the fix; a template probe's is its whole report),
+    else the first line of the innermost error: a step that ran out of retries says only "Exceeded max_retries",
+    its cause says why."""
     if data.user_failure_data and data.user_failure_data.description:
-        return data.user_failure_data.description.splitlines()[0]
+        return data.user_failure_data.description.strip()
     error = data.error
     while error is not None and error.cause is not None:
         error = error.cause

@@ -26,6 +26,7 @@ from magpie_dagster.domain.engine_config import (
     VllmConnection,
 )
 from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge
+from magpie_dagster.domain.probe_config import ProbeSettings
 from magpie_dagster.domain.strict_yaml import load_unique_keys
 
 PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -55,6 +56,7 @@ class _GeneratorBase(Strict):
     response_sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=1024)
     system_prompts: tuple[SystemPrompt, ...] = ()
     stop_at_assistant_word: bool = False
+    probe: ProbeSettings = ProbeSettings()
 
     @field_validator("key")
     @classmethod

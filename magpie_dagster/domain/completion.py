@@ -46,6 +46,8 @@ class ModelChatTemplate:
     bos_token: str = ""
     eos_token: str = ""
     extra_special_tokens: tuple[str, ...] = field(default=())
+    render_options: tuple[tuple[str, object], ...] = ()
+    """Extra template variables, as `apply_chat_template(..., **kwargs)` passes them (Qwen3's enable_thinking)."""
 
 
 @dataclass(frozen=True)

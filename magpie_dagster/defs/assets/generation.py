@@ -7,6 +7,7 @@ are generated in batches, each stored in place of the rows it replaces. `fresh` 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import dagster as dg
 from pydantic import Field
@@ -24,6 +25,7 @@ from magpie_dagster.domain.generation.instructions import (
     generate_instructions,
     instruction_fingerprints,
 )
+from magpie_dagster.domain.generation.probe import ProbeReport, probe_report
 from magpie_dagster.domain.generation.progress import GenerationProgress
 from magpie_dagster.domain.generation.responses import (
     KeptInstruction,
@@ -64,6 +66,9 @@ class GenerationStage:
     generate: Callable[[list], Iterable[list]]
     to_row: Callable[[object], dict]
     preview_columns: list[str]
+    probe: Callable[[list], ProbeReport] | None = None
+    """Judges a new partition's first records before they are stored (see `domain.generation.probe`)."""
+    probe_samples: int = 0
 
 
 def build_generation_assets(
@@ -135,6 +140,12 @@ def _instruction_stage(
         ),
         instruction_row,
         ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"],
+        probe=partial(
+            probe_report, entry.key, chat_format.name, settings=entry.probe, max_tokens=settings.sampling.max_tokens
+        )
+        if entry.probe.enabled
+        else None,
+        probe_samples=entry.probe.samples,
     )
 
 
@@ -174,19 +185,44 @@ def _resume(
     todo = [s for s in stage.samples if fresh or stored.get(s.conversation_id) != stage.wanted[s.conversation_id]]
     progress = GenerationProgress(total=len(todo))
     preview: list[dict] = []
-    for batch in stage.generate(todo):
+
+    def store(batch: list) -> None:
         rows = [stage.to_row(record) for record in batch]
         generation_store.replace_batch(run.store, run.lease, table, rows)
         for record in batch:
             progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
         context.log.info(f"[{run.label}] {table} {progress.log_line()}")
         preview.extend(rows[: 5 - len(preview)])
+
+    probe_metadata: dict[str, dg.MetadataValue] = {}
+    if stage.probe is not None and todo and (fresh or not stored):
+        probe_metadata = _probe(context, run.label, stage, todo[: stage.probe_samples], store)
+        todo = todo[stage.probe_samples :]
+    for batch in stage.generate(todo):
+        store(batch)
     removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, stage.wanted)
     outcomes = generation_store.drop_reasons(run.store, table, model_key, night)
     return {
         **_progress_metadata(engine, progress, len(stage.samples), removed, table, outcomes),
+        **probe_metadata,
         "preview": dg.MetadataValue.md(markdown_table(preview, stage.preview_columns)),
     }
+
+
+def _probe(context, label: str, stage: GenerationStage, first: list, store) -> dict[str, dg.MetadataValue]:
+    """Generates a new partition's first samples and stores them only when the template probe passes.
+
+    They are the partition's own first samples, so a passing probe costs nothing; a failing one stores nothing
+    and is not retried (a wrong template does not fix itself).
+    """
+    records = [record for batch in stage.generate(first) for record in batch]
+    report = stage.probe(records)
+    context.log.info(f"[{label}] {report.render()}")
+    metadata = {"template_probe": dg.MetadataValue.text(report.render())}
+    if not report.passed:
+        raise dg.Failure(description=f"[{label}] {report.render()}", metadata=metadata, allow_retries=False)
+    store(records)
+    return metadata
 
 
 def _progress_metadata(

@@ -17,6 +17,7 @@ LLAMA3_STOPS = ("<|eot_id|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_h
 CHATML_STOPS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>")
 PHI3_STOPS = ("</s>", "<|endoftext|>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>")
 GEMMA2_STOPS = ("<eos>", "<bos>", "<end_of_turn>")
+PHI4_STOPS = ("<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|endoftext|>")
 MISTRAL_STOPS = ("<s>", "</s>", "[INST]", "[/INST]")
 DEEPSEEK_STOPS = ("<｜end▁of▁sentence｜>", "<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>")
 
@@ -29,6 +30,7 @@ class Family:
     eos_token: str
     stop_strings: tuple[str, ...]
     reference_pre_query: str | None = None
+    render_options: tuple[tuple[str, object], ...] = ()
 
     def model_template(self) -> ModelChatTemplate:
         source = files("magpie_dagster.domain.chat_templates").joinpath("official", self.template_file)
@@ -37,6 +39,7 @@ class Family:
             bos_token=self.bos_token,
             eos_token=self.eos_token,
             extra_special_tokens=self.stop_strings,
+            render_options=self.render_options,
         )
 
 
@@ -65,10 +68,17 @@ FAMILIES: dict[str, Family] = {
             "<|im_start|>user\n",
         ),
         Family("qwen3", "qwen3.jinja", "", "<|im_end|>", CHATML_STOPS),
+        # Qwen3's `enable_thinking=False`: answers open with an empty <think></think> block and skip reasoning.
+        Family(
+            "qwen3-no-thinking", "qwen3.jinja", "", "<|im_end|>", CHATML_STOPS,
+            render_options=(("enable_thinking", False),),
+        ),  # fmt: skip
         Family("smollm2", "smollm2.jinja", "<|im_start|>", "<|im_end|>", CHATML_STOPS),
         Family("phi-3", "phi-3.jinja", "<s>", "<|endoftext|>", PHI3_STOPS, "<s> <|user|>\n"),
         Family("phi-3.5", "phi-3.5.jinja", "<s>", "<|endoftext|>", PHI3_STOPS, "<s> <|user|>\n"),
         Family("gemma-2", "gemma-2.jinja", "<bos>", "<eos>", GEMMA2_STOPS, "<bos><start_of_turn>user\n\n"),
+        Family("gemma-3", "gemma-3.jinja", "<bos>", "<eos>", GEMMA2_STOPS),
+        Family("phi-4", "phi-4.jinja", "<|endoftext|>", "<|im_end|>", PHI4_STOPS),
         Family("mistral-v0.3", "mistral-v0.3.jinja", "<s>", "</s>", MISTRAL_STOPS, "<s> [INST] "),
         Family(
             "yi-1.5",

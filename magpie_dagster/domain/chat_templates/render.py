@@ -54,6 +54,7 @@ def render_chat(
             documents=None,
             date_string=pinned_date.strftime("%d %b %Y"),
             strftime_now=lambda fmt: pinned_date.strftime(fmt),
+            **dict(template.render_options),
         )
     except ChatTemplateError:
         raise
