@@ -21,11 +21,15 @@ from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 from magpie_dagster_tests.snapshots import night_snapshot
 
 NIGHT = dt.date(2026, 11, 20)
+# The template probe is off: it holds a new partition's first 16 samples until its verdict, and these tests count
+# exactly which batches a fault leaves committed (test_template_probe.py tests the probe).
 CATALOGUE = """
 start_date: "2026-11-01"
 models:
-  - {key: alpha, engine: llama_cpp, model: a.gguf, template: smollm2, instructions_per_batch: 12, batch_size: 4}
-  - {key: beta, engine: llama_cpp, model: b.gguf, template: qwen2.5, instructions_per_batch: 6, batch_size: 4}
+  - {key: alpha, engine: llama_cpp, model: a.gguf, template: smollm2, probe: {enabled: false},
+     instructions_per_batch: 12, batch_size: 4}
+  - {key: beta, engine: llama_cpp, model: b.gguf, template: qwen2.5, probe: {enabled: false},
+     instructions_per_batch: 6, batch_size: 4}
 judging:
   judge: {engine: llama_cpp, model: judge.gguf}
 curation:

@@ -195,7 +195,7 @@ def _resume(
         preview.extend(rows[: 5 - len(preview)])
 
     probe_metadata: dict[str, dg.MetadataValue] = {}
-    if stage.probe is not None and todo and (fresh or not stored):
+    if stage.probe is not None and todo and not stored:
         probe_metadata = _probe(context, run.label, stage, todo[: stage.probe_samples], store)
         todo = todo[stage.probe_samples :]
     for batch in stage.generate(todo):
