@@ -127,3 +127,21 @@ def test_unreachable_engine_fails_naming_the_partition_and_keeps_old_rows(projec
     message = failure_cause(failure.step_failure_data)
     assert message.startswith("Partition alpha|2026-11-20 (raw_instructions): Cannot reach")
     assert project.query("SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]
+
+
+def test_a_fault_inside_the_probe_stores_nothing_and_the_next_run_probes_again(project):
+    failed = project.materialise("alpha", FakeEngineResource(fail_after_requests=2), raise_on_error=False)
+    assert not failed.success
+    [failure] = [event for event in failed.all_events if event.event_type_value == "STEP_FAILURE"]
+    assert "went away after 2 requests" in failure_cause(failure.step_failure_data)
+    assert project.query("SELECT count(*) FROM instructions") == [(0,)]  # the probe's samples wait for its verdict
+    result = project.materialise("alpha")
+    [metadata] = [
+        event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey("raw_instructions")
+    ]
+    probe = metadata["template_probe"].value
+    assert probe.startswith("template probe of 'alpha' (template smollm2), 12 samples: passed")
+    assert metadata["generated"].value == 12
+    assert project.query("SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]
