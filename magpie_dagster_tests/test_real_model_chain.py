@@ -66,9 +66,20 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
         curated = dict(
             connection.execute("SELECT coalesce(drop_reason, 'kept'), count(*) FROM curated_rows GROUP BY 1").fetchall()
         )
+        ledger = connection.execute(
+            "SELECT stage, sum(completion_tokens), count(*) FILTER (WHERE seconds <= 0 OR error IS NOT NULL) "
+            "FROM engine_calls GROUP BY stage"
+        ).fetchall()
+        stored_tokens = connection.execute(
+            "SELECT (SELECT sum(completion_tokens) FROM instructions), (SELECT sum(completion_tokens) FROM responses)"
+        ).fetchone()
     usable = instruction_outcomes.get("kept", 0)
     answered = response_outcomes.get("answered", 0)
     assert sum(instruction_outcomes.values()) == 5
+    # the cost ledger paid for exactly what was stored (no failures here), each call timed
+    spent = {stage: (tokens, bad) for stage, tokens, bad in ledger}
+    assert spent["raw_instructions"] == (stored_tokens[0], 0)
+    assert spent["responses"][1] == 0 and spent["instruction_tags"][0] > 0
     assert set(instruction_outcomes) <= {"kept", "empty", "template_echo", "truncated"}
     assert sum(response_outcomes.values()) == usable, "every usable instruction is answered or says why not"
     assert set(response_outcomes) <= {"answered", "empty", "truncated", "looping"}

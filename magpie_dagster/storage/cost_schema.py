@@ -1,0 +1,68 @@
+"""The cost ledger: one row per engine call, never replaced, and the `costs` view over it.
+
+Rows are appended (a fresh `call_id` each), so a failed attempt and the run that resumed it both stay: the
+ledger says what was spent, the generation tables what survived. `costs` adds up each partition (model x date)
+and sets it beside the rows its night's curated subset kept from it:
+
+    SELECT model, sum(cost_usd) / sum(curated_rows) AS usd_per_curated_row
+    FROM costs WHERE partition_date >= current_date - 7 GROUP BY model;
+"""
+
+from __future__ import annotations
+
+from magpie_dagster.storage.curation_schema import CURATED
+
+ENGINE_CALLS = "engine_calls"
+COSTS_VIEW = "costs"
+
+COST_DDL = (
+    f"""
+    CREATE TABLE IF NOT EXISTS {ENGINE_CALLS} (
+        call_id VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        attempt INTEGER NOT NULL,
+        stage VARCHAR NOT NULL,
+        model VARCHAR NOT NULL,
+        partition_date DATE NOT NULL,
+        engine_label VARCHAR NOT NULL,
+        engine VARCHAR NOT NULL,
+        engine_model VARCHAR NOT NULL,
+        kind VARCHAR NOT NULL,
+        requests INTEGER NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        seconds DOUBLE NOT NULL,
+        cost_usd DOUBLE NOT NULL,
+        error VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )
+    """,
+    f"""
+    CREATE OR REPLACE VIEW {COSTS_VIEW} AS
+    WITH spent AS (
+        SELECT
+            model,
+            partition_date,
+            count(*) AS calls,
+            count(*) FILTER (WHERE error IS NOT NULL) AS failed_calls,
+            count(DISTINCT run_id || '/' || attempt) AS attempts,
+            sum(requests) AS requests,
+            sum(prompt_tokens) AS prompt_tokens,
+            sum(completion_tokens) AS completion_tokens,
+            sum(seconds) AS engine_seconds,
+            sum(cost_usd) AS cost_usd
+        FROM {ENGINE_CALLS}
+        GROUP BY model, partition_date
+    ),
+    kept AS (
+        SELECT model, night AS partition_date, count(*) FILTER (WHERE drop_reason IS NULL) AS curated_rows
+        FROM {CURATED}
+        GROUP BY model, night
+    )
+    SELECT
+        spent.*,
+        coalesce(kept.curated_rows, 0) AS curated_rows,
+        spent.cost_usd / nullif(kept.curated_rows, 0) AS cost_per_curated_row
+    FROM spent LEFT JOIN kept USING (model, partition_date)
+    """,
+)
