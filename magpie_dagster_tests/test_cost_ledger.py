@@ -159,3 +159,15 @@ def test_plan_projects_a_backfill_from_the_measured_rate_and_names_models_never_
     assert main(["plan", "--start", NIGHT.isoformat(), "--end", NIGHT.isoformat(), "--models", "beta"]) == 1
     assert main(["plan", "--start", "2026-11-22", "--end", NIGHT.isoformat()]) == 2
     assert "--end 2026-11-20 is before --start 2026-11-22" in capsys.readouterr().err
+
+
+def test_a_failed_call_keeps_no_credential_in_the_ledger():
+    calls = []
+
+    class Leaky(FakeEngine):
+        def chat(self, requests):
+            raise EngineError("401 from server: {'Authorization': 'Bearer sk-live-0123456789abcdef'}")
+
+    with pytest.raises(EngineError):
+        MeteredEngine(Leaky("m"), "judge", Price(), calls.append).chat([])
+    assert "sk-live" not in calls[0].error and "[redacted]" in calls[0].error

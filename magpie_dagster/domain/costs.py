@@ -19,6 +19,9 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.domain.engine_config import Price
+from magpie_dagster.domain.redact import redact
+
+ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class MeteredEngine(GenerationEngine):
             completions = call(requests)
         except Exception as error:
             seconds = time.monotonic() - started
-            self._record(self._call(kind, len(requests), 0, 0, seconds, f"{type(error).__name__}: {error}"))
+            reason = redact(f"{type(error).__name__}: {error}")[:ERROR_CHARS]  # engines redact too; a table is forever
+            self._record(self._call(kind, len(requests), 0, 0, seconds, reason))
             raise
         seconds = time.monotonic() - started
         prompt = sum(completion.prompt_tokens for completion in completions)
