@@ -1,21 +1,24 @@
 """What a finished night looks like, to compare before and after a run that must not change it: every table's rows
-(timestamps and the stage ledger left out) and every export file's bytes."""
+(timestamps, the stage ledger and the cost ledger left out) and every export file's bytes."""
 
 from __future__ import annotations
 
 import hashlib
 
+from magpie_dagster.storage.cost_schema import ENGINE_CALLS
+from magpie_dagster.storage.lease_schema import LEASES
 from magpie_dagster.storage.schema import UNIQUE_KEYS
 from magpie_dagster.storage.warehouse import Warehouse
 
-LEDGER = "stage_leases"  # records the failed run: the one table a failed run is meant to change
+# The tables a failed run is meant to change: the stage ledger records it, the cost ledger keeps its calls.
+LEDGERS = (LEASES, ENGINE_CALLS)
 
 
 def night_snapshot(warehouse: Warehouse) -> dict[str, object]:
     tables = {}
     with warehouse.connect(read_only=True) as connection:
         for table in UNIQUE_KEYS:
-            if table == LEDGER:
+            if table in LEDGERS:
                 continue
             columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall() if row[0] != "created_at"]
             rows = connection.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()

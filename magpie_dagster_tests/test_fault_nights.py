@@ -78,6 +78,7 @@ def night(tmp_path_factory) -> Night:
 @pytest.mark.parametrize("mode", MODES)
 def test_a_finished_night_survives_a_rerun_under_a_server_fault(night, mode):
     before = night_snapshot(Warehouse(night.warehouse))
+    calls_before = _failed_calls(night)
     assert before["tables"]["instructions"] and before["exports"]["2026-11-20/sharegpt.jsonl"]
     if mode == "refused":
         completed, took = night.run(f"http://127.0.0.1:{free_loopback_port()}/v1", "--fresh")
@@ -93,7 +94,14 @@ def test_a_finished_night_survives_a_rerun_under_a_server_fault(night, mode):
     assert any("Night 2026-11-20 was not built" in line for line in failed)
     assert "Traceback" not in completed.stdout
     assert night_snapshot(Warehouse(night.warehouse)) == before
+    if mode != "refused":  # the calls that reached the faulty server are in the cost ledger, failed
+        assert _failed_calls(night) > calls_before
     assert CANARY not in completed.stdout + completed.stderr
     assert CANARY not in table_text(Warehouse(night.warehouse))
     leaked = [path for path in night.home.rglob("*") if path.is_file() and CANARY.encode() in path.read_bytes()]
     assert leaked == []
+
+
+def _failed_calls(night: Night) -> int:
+    with Warehouse(night.warehouse).connect(read_only=True) as connection:
+        return connection.execute("SELECT count(*) FROM engine_calls WHERE error IS NOT NULL").fetchone()[0]
