@@ -15,6 +15,18 @@ from magpie_dagster.storage.curation_schema import CURATED
 ENGINE_CALLS = "engine_calls"
 COSTS_VIEW = "costs"
 
+# What a set of ledger rows spent, over every attempt: the `costs` view per partition, asset metadata per stage.
+SPEND_COLUMNS = """
+    count(*) AS calls,
+    count(*) FILTER (WHERE error IS NOT NULL) AS failed_calls,
+    count(DISTINCT run_id || '/' || attempt) AS attempts,
+    coalesce(sum(requests), 0) AS requests,
+    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+    coalesce(sum(completion_tokens), 0) AS completion_tokens,
+    coalesce(sum(seconds), 0) AS engine_seconds,
+    coalesce(sum(cost_usd), 0) AS cost_usd
+"""
+
 COST_DDL = (
     f"""
     CREATE TABLE IF NOT EXISTS {ENGINE_CALLS} (
@@ -43,14 +55,7 @@ COST_DDL = (
         SELECT
             model,
             partition_date,
-            count(*) AS calls,
-            count(*) FILTER (WHERE error IS NOT NULL) AS failed_calls,
-            count(DISTINCT run_id || '/' || attempt) AS attempts,
-            sum(requests) AS requests,
-            sum(prompt_tokens) AS prompt_tokens,
-            sum(completion_tokens) AS completion_tokens,
-            sum(seconds) AS engine_seconds,
-            sum(cost_usd) AS cost_usd
+            {SPEND_COLUMNS}
         FROM {ENGINE_CALLS}
         GROUP BY model, partition_date
     ),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from magpie_dagster.domain.planning import MeasuredRate
-from magpie_dagster.storage.cost_schema import ENGINE_CALLS
+from magpie_dagster.storage.cost_schema import ENGINE_CALLS, SPEND_COLUMNS
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.schema import INSTRUCTIONS
 from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
@@ -26,12 +26,7 @@ def partition_spend(warehouse: Warehouse, model: str, partition_date: dt.date, s
         [row] = dict_rows(
             connection.execute(
                 f"""
-                SELECT count(*) AS calls, count(*) FILTER (WHERE error IS NOT NULL) AS failed_calls,
-                    count(DISTINCT run_id || '/' || attempt) AS attempts,
-                    coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-                    coalesce(sum(completion_tokens), 0) AS completion_tokens,
-                    coalesce(sum(seconds), 0) AS engine_seconds, coalesce(sum(cost_usd), 0) AS cost_usd
-                FROM {ENGINE_CALLS} WHERE model = ? AND partition_date = ? AND stage = ?
+                SELECT {SPEND_COLUMNS} FROM {ENGINE_CALLS} WHERE model = ? AND partition_date = ? AND stage = ?
                 """,
                 [model, partition_date, stage],
             )
