@@ -50,19 +50,19 @@ class MeteredEngine(GenerationEngine):
         super().__init__(engine.model_name)
         self.engine_name = engine.engine_name
         self.supports_json_schema = engine.supports_json_schema
-        self.inner = engine
+        self._engine = engine
         self._label = label
         self._price = price
         self._record = record
 
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
-        return self._metered("complete", self.inner.complete, requests)
+        return self._metered("complete", self._engine.complete, requests)
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        return self._metered("chat", self.inner.chat, requests)
+        return self._metered("chat", self._engine.chat, requests)
 
     def chat_template(self) -> ModelChatTemplate | None:
-        return self.inner.chat_template()
+        return self._engine.chat_template()
 
     def close(self) -> None:
         """The engine belongs to whoever opened it."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +28,7 @@ import numpy as np
 from llama_cpp._utils import suppress_stdout_stderr
 
 from magpie_dagster.domain.completion import EngineError, SamplingParams
+from magpie_dagster.engines.prefix_states import PrefixStates
 
 # llama-cpp-python's `create_completion` defaults, mirrored so both paths draw from the same distribution.
 TOP_K = 40
@@ -36,8 +37,6 @@ TYPICAL_P = 1.0
 PENALTY_LAST_N = 64
 # Tokens tried against a grammar before it masks the whole vocabulary (see `_greedy_allowed`).
 GRAMMAR_SHORTLIST = 64
-# Bytes of evaluated prefix states kept for reuse (see `_load_prefix`): ~6 MB per judge rubric on SmolLM2.
-PREFIX_STATE_BUDGET = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -71,32 +70,6 @@ class _Sequence:
     generated: list[int] = field(default_factory=list)
     text: str | None = None  # set when a stop string cut it
     finish_reason: str = "stop"
-
-
-class PrefixStates:
-    """Evaluated shared-prefix KV states by prefix tokens, the least recently used dropped past a byte budget.
-
-    A state loads into any context over the same model, so the engine keeps one store across the decoding
-    contexts it grows.
-    """
-
-    def __init__(self, budget: int = PREFIX_STATE_BUDGET) -> None:
-        self._budget = budget
-        self._states: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
-
-    def get(self, prefix: tuple[int, ...]) -> bytes | None:
-        state = self._states.get(prefix)
-        if state is not None:
-            self._states.move_to_end(prefix)
-        return state
-
-    def worth_keeping(self, size: int) -> bool:
-        return size <= self._budget
-
-    def put(self, prefix: tuple[int, ...], state: bytes) -> None:
-        self._states[prefix] = state
-        while sum(len(kept) for kept in self._states.values()) > self._budget:
-            self._states.popitem(last=False)
 
 
 class BatchedDecoder:
