@@ -62,6 +62,16 @@ def _huge(request: CompletionRequest) -> str:
     return "x" * 500_000
 
 
+def _steerable(request: CompletionRequest) -> str:
+    """Instructions follow the steering system prompt: "about sums" asks a sum, "about code" asks for a fix."""
+    if request.prompt.rstrip().endswith(("user", "<|user|>", "[INST]")):
+        if "about sums" in request.prompt:
+            return f"Solve this sum, please: 17 + {request.seed % 1000}?"
+        if "about code" in request.prompt:
+            return f"Fix this code, please: print({request.seed % 1000}"
+    return default_fake_text(request)
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
     "huge": _huge,
@@ -69,6 +79,7 @@ SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "repetitive": _repetitive,
     "echo_every_third": _echo_every_third,
     "looping_answers": _looping_answers,
+    "steerable": _steerable,
 }
 
 
@@ -89,6 +100,19 @@ def _constant(request: ChatRequest) -> str:
     return default_fake_judgement(request)
 
 
+def _category_by_keyword(request: ChatRequest) -> str:
+    """A deterministic stand-in judge: sums are Math, code fixes Coding & Debugging, the rest Information seeking;
+    every other tag as the default judge answers it."""
+    prompt = request.messages[-1]["content"]
+    if '"primary_tag"' in prompt:
+        category = (
+            "Math" if "Solve this sum" in prompt else "Coding & Debugging" if "Fix this code" in prompt
+            else "Information seeking"
+        )
+        return json.dumps({"primary_tag": category, "other_tags": []})
+    return default_fake_judgement(request)
+
+
 def _always_garbage(request: ChatRequest) -> str:
     return "Sorry, I cannot rate that."
 
@@ -98,6 +122,7 @@ JUDGE_SCRIPTS: dict[str, Callable[[ChatRequest], str]] = {
     "garbage_for_odd_seeds": _garbage_for_odd_seeds,
     "always_garbage": _always_garbage,
     "constant": _constant,
+    "category_by_keyword": _category_by_keyword,
 }
 
 

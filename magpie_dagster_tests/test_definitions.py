@@ -28,7 +28,7 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     repository = definitions.get_repository_def()
     assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} == {
         "raw_instructions", "responses", "instruction_tags", "dedup_results",
-        "curated_subset", "preference_pairs", "dataset_export",
+        "curated_subset", "preference_pairs", "dataset_export", "night_rounds",
     }
     assert definitions.resolve_job_def("magpie_job").partitions_def is not None
     nightly = definitions.resolve_job_def("nightly_curation_job")

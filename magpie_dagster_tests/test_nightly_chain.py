@@ -85,6 +85,15 @@ def test_exports_load_with_datasets_and_polars(project):
         assert pair["chosen"][1]["content"] != pair["rejected"][1]["content"]
         assert pair["chosen_reward"] > pair["rejected_reward"] and len(pair["responses"]) == 3
     assert len(load_dataset("json", data_files=str(pairs_file), split="train")) == len(pairs)
+    # the preference stage's calls are in the cost ledger, charged to the partitions of the rows they were for:
+    # one sampling call of 3 requests and one judge call of 3 per curated instruction scored (3 of the 4)
+    ledger = project.query(
+        "SELECT engine_label, count(*), sum(requests) FROM engine_calls WHERE stage = 'preference_pairs' "
+        "GROUP BY 1 ORDER BY 1"
+    )
+    # (the 3 drawn this night are alpha's rows, so alpha's partition pays for both)
+    assert ledger == [("alpha", 3, 9), ("judge", 3, 9)]
+    assert project.query("SELECT DISTINCT model FROM engine_calls WHERE stage = 'preference_pairs'") == [("alpha",)]
     card = (directory / "README.md").read_text()
     assert "test-recipe" in card and "not_first_of_near_duplicate_group" in card and "Kept rows by model" in card
     assert "### Label health\n\nNo judged tag puts one label on 90% or more of the rows." in card

@@ -21,6 +21,7 @@ from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.eval_judge import add_command as add_eval_judge
 from magpie_dagster.defs.eval_judge import eval_judge
 from magpie_dagster.defs.jobs import MAGPIE_JOB, NIGHTLY_CURATION_JOB
+from magpie_dagster.defs.night_driver import drive_night
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.plan_command import add_command as add_plan
 from magpie_dagster.defs.plan_command import plan
@@ -116,42 +117,69 @@ def _run(partition_date: dt.date, models: str | None, fresh: bool = False) -> in
     _warehouse().check()
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME.resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    uses_llama_cpp = "llama_cpp" in catalogue.engines_in_use
-    failures: list[str] = []
-    exit_codes = [0]
+    night = _Night(partition_date, "llama_cpp" in catalogue.engines_in_use)
     with dg.DagsterInstance.get() as instance:
+        drive_night(
+            catalogue,
+            _warehouse(),
+            partition_date,
+            model_keys,
+            run_models=lambda keys, passes: night.run_models(instance, keys, fresh and passes == 1),
+            curate=lambda: night.curate(instance),
+        )
+    if night.terminated:
+        return TERMINATED
+    _print_summary(partition_date, model_keys, catalogue.model_keys)
+    for line in night.failures:
+        print(f"FAILED {line}", file=sys.stderr)
+    return max(night.exit_codes)  # 2 when a write failed at the disk, 1 when a step failed
+
+
+class _Night:
+    """One night's runs from the CLI: the model partitions of a round, then the night's curation."""
+
+    def __init__(self, partition_date: dt.date, uses_llama_cpp: bool) -> None:
+        self.date = partition_date
+        self.uses_llama_cpp = uses_llama_cpp
+        self.failures: list[str] = []
+        self.exit_codes = [0]
+        self.terminated = False
+
+    def run_models(self, instance: dg.DagsterInstance, model_keys: list[str], fresh: bool) -> bool:
+        """False when a signal terminated a run (the night stops; a re-run resumes)."""
         job = dg.reconstructable(magpie_job)
         for key in model_keys:
-            print(f"materialising {MAGPIE_JOB} for model {key}, date {partition_date} ...", flush=True)
+            print(f"materialising {MAGPIE_JOB} for model {key}, date {self.date} ...", flush=True)
             outcome = run_partition(
                 job,
                 instance,
-                model_date_key(key, partition_date),
-                partition_label(key, partition_date),
+                model_date_key(key, self.date),
+                partition_label(key, self.date),
                 run_config=fresh_run_config() if fresh else None,
             )
-            failures += outcome.failure_lines(uses_llama_cpp)
-            exit_codes.append(outcome.exit_code)
+            self._record(outcome)
             if outcome.terminated:
                 print(
                     f"terminated by a signal during partition {outcome.partition} (run {outcome.run_id}): the "
                     "batches stored before are kept; run the same command again to resume.",
                     file=sys.stderr,
                 )
-                return TERMINATED
-        print(f"materialising {NIGHTLY_CURATION_JOB} for {partition_date} (all models) ...", flush=True)
+                self.terminated = True
+                return False
+        return True
+
+    def curate(self, instance: dg.DagsterInstance) -> bool:
+        """False when curation failed: a round that is not closed plans no next one."""
+        print(f"materialising {NIGHTLY_CURATION_JOB} for {self.date} (all models) ...", flush=True)
         outcome = run_partition(
-            dg.reconstructable(nightly_curation_job),
-            instance,
-            partition_date.isoformat(),
-            f"night {partition_date.isoformat()}",
+            dg.reconstructable(nightly_curation_job), instance, self.date.isoformat(), f"night {self.date.isoformat()}"
         )
-        failures += outcome.failure_lines(uses_llama_cpp)
-        exit_codes.append(outcome.exit_code)
-    _print_summary(partition_date, model_keys, catalogue.model_keys)
-    for line in failures:
-        print(f"FAILED {line}", file=sys.stderr)
-    return max(exit_codes)  # 2 when a write failed at the disk, 1 when a step failed
+        self._record(outcome)
+        return outcome.success
+
+    def _record(self, outcome) -> None:
+        self.failures += outcome.failure_lines(self.uses_llama_cpp)
+        self.exit_codes.append(outcome.exit_code)
 
 
 def magpie_job() -> dg.JobDefinition:
@@ -177,6 +205,9 @@ def _print_summary(partition_date: dt.date, model_keys: list[str], catalogue_key
         return
     for key in model_keys:
         print(summary.partition_summary(warehouse, key, partition_date))
+        rounds = summary.rounds_summary(warehouse, key, partition_date)
+        if rounds:
+            print(rounds)
     print(summary.night_summary(warehouse, partition_date))
     left_out = curation_store.rows_of_other_models(warehouse, catalogue_keys)
     if left_out:

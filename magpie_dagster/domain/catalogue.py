@@ -26,8 +26,10 @@ from magpie_dagster.domain.engine_config import (
     VllmConnection,
 )
 from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge
+from magpie_dagster.domain.judging.labels import TASK_CATEGORIES
 from magpie_dagster.domain.probe_config import ProbeSettings
 from magpie_dagster.domain.strict_yaml import load_unique_keys
+from magpie_dagster.domain.targets import Target
 
 PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -37,11 +39,22 @@ class CatalogueError(ValueError):
 
 
 class SystemPrompt(Strict):
-    """A steering system turn; `text: null` keeps the template's own default system turn."""
+    """A steering system turn; `text: null` keeps the template's own default system turn.
+
+    `category`: the task category the prompt steers toward; with a target and a recipe's category shares,
+    later rounds draw prompts of categories still short more often."""
 
     name: str = Field(min_length=1)
     text: str | None = None
     weight: float = Field(1.0, gt=0.0)
+    category: str | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, category: str | None) -> str | None:
+        if category is not None and category not in TASK_CATEGORIES:
+            raise ValueError(f"unknown task category {category!r}; use one of: {', '.join(TASK_CATEGORIES)}")
+        return category
 
 
 class _GeneratorBase(Strict):
@@ -57,6 +70,7 @@ class _GeneratorBase(Strict):
     system_prompts: tuple[SystemPrompt, ...] = ()
     stop_at_assistant_word: bool = False
     probe: ProbeSettings = ProbeSettings()
+    target: Target | None = None  # curated rows to end the night with, in rounds (`domain.targets`)
 
     @field_validator("key")
     @classmethod
@@ -127,6 +141,7 @@ class Catalogue(Strict):
     curation: CurationSettings = CurationSettings()
     preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
     retries: RetrySettings = RetrySettings()
+    target: Target | None = None  # every entry's target, unless the entry sets its own
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Catalogue:
@@ -154,6 +169,13 @@ class Catalogue(Strict):
         """Engines of every generator, judge and guard (what to suspect when a step's process crashes)."""
         entries = [*self.models, self.judging.judge, self.judging.safety]
         return {entry.engine for entry in entries if entry is not None}
+
+    def target_of(self, key: str) -> Target | None:
+        return self.entry(key).target or self.target
+
+    def target_rows(self) -> dict[str, int]:
+        """model key -> the curated rows its night's subset may keep, for the models with a target."""
+        return {key: target.curated_rows for key in self.model_keys if (target := self.target_of(key))}
 
     def entry(self, key: str) -> GeneratorEntry:
         for candidate in self.models:

@@ -65,7 +65,7 @@ def preference_seed(conversation_id: str, night: dt.date) -> int:
     return derived_seed("preference", conversation_id, night.isoformat())
 
 
-Score = Callable[[str, list[str]], list[float | None]]  # an instruction and its responses -> one reward each
+Score = Callable[[Mapping, list[str]], list[float | None]]  # a curated row and k responses -> one reward each
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def draw_pairs(
     for row in rows:
         responses = sample(row)
         pair = choose_pair(
-            row["conversation_id"], row["instruction"], responses, score(row["instruction"], responses), min_margin
+            row["conversation_id"], row["instruction"], responses, score(row, responses), min_margin
         )
         if pair is None:
             ties += 1

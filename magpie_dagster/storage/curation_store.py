@@ -16,7 +16,8 @@ from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW
 from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch, upsert
 
 _NIGHT_ROWS = f"""
-SELECT i.conversation_id, i.model, i.partition_date, i.instruction, r.response, r.conversations, r.turns,
+SELECT i.conversation_id, i.model, i.partition_date, i.sample_index, i.instruction, r.response, r.conversations,
+    r.turns,
     t.intent, t.knowledge, t.difficulty, t.difficulty_generator, t.input_quality, t.quality_explanation,
     t.quality_generator, t.task_category, t.other_task_category, t.task_category_generator, t.language,
     t.safety, t.safety_categories, t.safety_generator, t.instruct_reward, t.reward_model,

@@ -12,6 +12,7 @@ from magpie_dagster.storage.cost_schema import COST_DDL, ENGINE_CALLS
 from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATION_RUNS, PREFERENCE
 from magpie_dagster.storage.dedup_schema import DEDUP_DDL, EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.lease_schema import LEASES, LEASES_DDL
+from magpie_dagster.storage.round_schema import NIGHT_ROUNDS, ROUNDS_DDL
 from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 INSTRUCTIONS = "instructions"
@@ -35,6 +36,7 @@ UNIQUE_KEYS = {
     PREFERENCE: ("night", "conversation_id"),
     LEASES: ("stage", "partition_key"),
     ENGINE_CALLS: ("call_id",),
+    NIGHT_ROUNDS: ("model", "partition_date", "round"),
 }
 # Tables whose rows record when they were written (`created_at`); an upsert stamps the replacement anew.
 STAMPED_TABLES = frozenset(UNIQUE_KEYS) - {PAIRS, LEASES}
@@ -95,6 +97,7 @@ DDL = (
     *DEDUP_DDL,
     *CURATION_DDL,
     LEASES_DDL,
+    ROUNDS_DDL,
     *COST_DDL,  # after the curated table: the `costs` view reads it
     # A version-1 warehouse gains the fingerprint columns; its rows (fingerprint NULL) are regenerated once.
     f"ALTER TABLE {INSTRUCTIONS} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",

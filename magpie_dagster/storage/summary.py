@@ -6,6 +6,7 @@ import datetime as dt
 
 from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
+from magpie_dagster.storage.round_schema import NIGHT_ROUNDS
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.tag_schema import JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse
@@ -29,6 +30,24 @@ def partition_summary(warehouse: Warehouse, model: str, partition_date: dt.date)
     return (
         f"{model} {partition_date}: {instructions} instructions ({usable} usable), {pairs} instruction/response "
         f"pairs, {judged} tags judged ({failed} failed), {duplicated} rows with a near-duplicate"
+    )
+
+
+def rounds_summary(warehouse: Warehouse, model: str, partition_date: dt.date) -> str | None:
+    """The night's rounds toward the model's row target, or None when it has none."""
+    with warehouse.connect(read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT round, planned_samples, kept, target_rows, yield, tokens, cost_usd, stop_reason "
+            f"FROM {NIGHT_ROUNDS} WHERE model = ? AND partition_date = ? AND curated IS NOT NULL "
+            "ORDER BY round DESC LIMIT 1",
+            [model, partition_date],
+        ).fetchall()
+    if not rows:
+        return None
+    [(rounds, planned, kept, target, yield_, tokens, cost, stop_reason)] = rows
+    return (
+        f"{model} {partition_date}: {kept} of {target} target rows after {rounds} round(s), {planned} samples "
+        f"(yield {yield_:.2f}), {tokens:,} tokens, ${cost:.4f}; {stop_reason or 'another round planned'}"
     )
 
 

@@ -9,6 +9,7 @@ from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.resources import CatalogueResource, WarehouseResource
 from magpie_dagster.domain.curation.recipe import apply_recipe
+from magpie_dagster.domain.curation.selection import shares_reached
 from magpie_dagster.storage import curation_store, leases
 
 
@@ -28,7 +29,8 @@ def build_curated_subset(
         automation_condition=dg.AutomationCondition.on_cron("30 2 * * *", "UTC"),
         description=(
             "The night's rows (all models) through the catalogue's curation recipe; every dropped row keeps the "
-            "first rule that dropped it. Table `curated_rows` (drop_reason, subset_rank)."
+            "first rule that dropped it; a model with a row target keeps its best rows up to the target. Table "
+            "`curated_rows` (drop_reason, subset_rank)."
         ),
     )
     def curated_subset(
@@ -51,7 +53,7 @@ def build_curated_subset(
                 )
             rows = curation_store.night_rows(run.store, night, models)
             left_out = curation_store.rows_of_other_models(run.store, models, night)
-            result = apply_recipe(recipe, rows)
+            result = apply_recipe(recipe, rows, catalogue.catalogue.target_rows())
             curation_store.replace_decisions(run.store, run.lease, night, recipe.name, result.rows, result.skipped)
         if left_out:
             context.log.warning(
@@ -68,6 +70,7 @@ def build_curated_subset(
                 "recipe": dg.MetadataValue.text(recipe.name),
                 "drop_reasons": dg.MetadataValue.json(counts),
                 "skipped_rules": dg.MetadataValue.json(result.skipped),
+                "category_shares": dg.MetadataValue.json(shares_reached(result.kept)),
                 "preview": dg.MetadataValue.md(
                     markdown_table(preview, ["model", "instruction", "task_category", "input_quality"])
                 ),

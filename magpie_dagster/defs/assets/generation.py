@@ -35,7 +35,8 @@ from magpie_dagster.domain.generation.responses import (
     response_fingerprints,
 )
 from magpie_dagster.domain.generation.sampling_plan import PlannedSample, plan_samples
-from magpie_dagster.storage import generation_store
+from magpie_dagster.domain.targets import Target, first_round_samples
+from magpie_dagster.storage import generation_store, round_store
 from magpie_dagster.storage.rows import instruction_row, response_row
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
 
@@ -100,9 +101,10 @@ def build_generation_assets(
         ) -> dg.MaterializeResult:
             model_key, night = model_and_date(context)
             entry = catalogue.catalogue.entry(model_key)
+            target = catalogue.catalogue.target_of(model_key)
             with stage_run(context, warehouse) as run:
                 engine = metered(context, run, engines.engine_for(entry), entry.key, entry.price, model_key, night)
-                stage = stage_for(entry, engine, chat_format_for(entry, engine, night), run, night)
+                stage = stage_for(entry, engine, chat_format_for(entry, engine, night), run, night, target)
                 metadata = _resume(context, run, engine, stage, config.fresh)
                 metadata.update(spend_metadata(run, model_key, night))
             return dg.MaterializeResult(metadata=metadata)
@@ -127,10 +129,11 @@ def build_generation_assets(
 
 
 def _instruction_stage(
-    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date
+    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date, target: Target | None
 ) -> GenerationStage:
     settings = InstructionSettings(entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word)
-    plan = plan_samples(entry.key, night, entry.instructions_per_batch, entry.system_prompts)
+    count, steering = _planned_samples(run, entry, night, target)
+    plan = plan_samples(entry.key, night, count, entry.system_prompts, steering)
     return GenerationStage(
         INSTRUCTIONS,
         entry.key,
@@ -151,8 +154,24 @@ def _instruction_stage(
     )
 
 
+def _planned_samples(
+    run: StageRun, entry: GeneratorEntry, night: dt.date, target: Target | None
+) -> tuple[int, list[tuple[int, dict[str, float]]]]:
+    """How many samples the partition plans, and the system prompt weights of later rounds: with a target, what
+    its latest round planned (round 1 is planned here, from the yield of the model's earlier nights)."""
+    if target is None:
+        return entry.instructions_per_batch, []
+    planned = round_store.rounds(run.store, entry.key, night)
+    if planned:
+        return planned[-1]["planned_samples"], round_store.steering(planned)
+    measured = round_store.measured_yield(run.store, entry.key, night)
+    count = first_round_samples(target, entry.instructions_per_batch, measured)
+    round_store.start_first_round(run.store, run.lease, entry.key, night, count, target.curated_rows)
+    return count, []
+
+
 def _response_stage(
-    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date
+    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date, target: Target | None
 ) -> GenerationStage:
     system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
     kept = [

@@ -2,9 +2,11 @@
 catalogue's reward (a reward model, or the judge's score); chosen = best, rejected = worst."""
 
 import datetime as dt
+from functools import partial
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.metering import metered
 from magpie_dagster.defs.assets.nightly import night_of, nightly_asset
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.pools import ENGINE_POOL
@@ -47,10 +49,11 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
                 subset = curation_store.curated_subset(run.store, night, catalogue.catalogue.model_keys)
                 if settings.max_instructions:
                     subset = subset.head(settings.max_instructions)
-                score, reward_model = _scorer(catalogue.catalogue, engines)
+                meter = partial(metered, context, run)
+                score, reward_model = _scorer(catalogue.catalogue, engines, meter)
                 drawn = draw_pairs(
                     subset.iter_rows(named=True),
-                    _sampler(catalogue.catalogue, engines, settings, night),
+                    _sampler(catalogue.catalogue, engines, settings, night, meter),
                     score,
                     settings.min_margin,
                     lambda done, tied: context.log.info(
@@ -72,13 +75,16 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
     return preference_pairs
 
 
-def _sampler(catalogue: Catalogue, engines: EngineResource, settings: PreferenceSettings, night: dt.date):
-    """Samples k responses to a curated row from its own generator; chat formats are derived once per model."""
+def _sampler(catalogue: Catalogue, engines: EngineResource, settings: PreferenceSettings, night: dt.date, meter):
+    """Samples k responses to a curated row from its own generator; chat formats are derived once per model.
+
+    `meter(engine, label, price, model, date)`: the engine with its calls in the cost ledger, charged to the
+    row's own partition."""
     formats: dict[tuple[str, dt.date], object] = {}
 
     def sample(row) -> list[str]:
         entry = catalogue.entry(row["model"])
-        engine = engines.engine_for(entry)
+        engine = meter(engines.engine_for(entry), entry.key, entry.price, row["model"], row["partition_date"])
         key = (row["model"], row["partition_date"])
         if key not in formats:
             formats[key] = chat_format_for(entry, engine, row["partition_date"])
@@ -94,26 +100,29 @@ def _sampler(catalogue: Catalogue, engines: EngineResource, settings: Preference
     return sample
 
 
-def _scorer(catalogue: Catalogue, engines: EngineResource) -> tuple[Score, str]:
-    """A reward function over one instruction's responses, and the name of the model that gives it.
+def _scorer(catalogue: Catalogue, engines: EngineResource, meter) -> tuple[Score, str]:
+    """A reward function over one curated row's responses, and the name of the model that gives it.
 
     Nothing connects or loads until the first call, so a night with nothing to score opens no model; the engine
-    resource opens the reward model or judge once per run and closes it.
+    resource opens the reward model or judge once per run and closes it. The judge's calls go in the cost
+    ledger (a reward model's pooling requests are not engine calls and are not counted).
     """
     judging = catalogue.judging
     if isinstance(judging.reward, RewardModelEntry):
 
-        def by_reward_model(instruction: str, responses: list[str]) -> list[float | None]:
+        def by_reward_model(row, responses: list[str]) -> list[float | None]:
             client = engines.reward_model(judging.reward)
-            return [
-                score.score for score in client.score([(str(i), instruction, text) for i, text in enumerate(responses)])
-            ]
+            items = [(str(i), row["instruction"], text) for i, text in enumerate(responses)]
+            return [score.score for score in client.score(items)]
 
         return by_reward_model, judging.reward.model
 
-    def by_judge(instruction: str, responses: list[str]) -> list[float | None]:
-        judge = engines.engine_named("judge", judging.judge)
-        items = [JudgeItem(str(i), instruction, text) for i, text in enumerate(responses)]
+    def by_judge(row, responses: list[str]) -> list[float | None]:
+        judge = meter(
+            engines.engine_named("judge", judging.judge), "judge", judging.judge.price, row["model"],
+            row["partition_date"],
+        )  # fmt: skip
+        items = [JudgeItem(str(i), row["instruction"], text) for i, text in enumerate(responses)]
         results = judge_items(judge, items, TAGS["reward"], max_retries=judging.judge.max_retries)
         return [result.columns["instruct_reward"] if result.ok else None for result in results]
 

@@ -6,7 +6,9 @@ filters are one expression each; selection rules rank the rows still kept.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import polars as pl
 from pydantic import Field
@@ -15,11 +17,14 @@ from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.curation.rules import (
     ROW_FILTERS,
     CategoryCap,
+    CategoryShares,
     Longest,
     NeedsUnavailable,
     Rule,
+    ShareBounds,
     Shuffle,
 )
+from magpie_dagster.domain.curation.selection import BEYOND_TARGET, best_first, share_fill
 
 DROP_REASON = "drop_reason"
 SUBSET_RANK = "subset_rank"
@@ -28,6 +33,14 @@ SUBSET_RANK = "subset_rank"
 class Recipe(Strict):
     name: str = Field(min_length=1)
     rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @property
+    def task_category_shares(self) -> dict[str, ShareBounds]:
+        """The task category mix the recipe asks for (empty: none); rounds steer toward it."""
+        for rule in self.rules:
+            if isinstance(rule, CategoryShares) and rule.column == "task_category":
+                return dict(rule.shares)
+        return {}
 
 
 @dataclass
@@ -44,7 +57,9 @@ class CurationResult:
         return {row[DROP_REASON] or "kept": row["len"] for row in counts.iter_rows(named=True)}
 
 
-def apply_recipe(recipe: Recipe, rows: pl.DataFrame) -> CurationResult:
+def apply_recipe(recipe: Recipe, rows: pl.DataFrame, targets: Mapping[str, int] | None = None) -> CurationResult:
+    """`targets`: model -> the most rows to keep of it (its night's row target), the best ones."""
+    targets = targets or {}
     frame = rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias(DROP_REASON))
     skipped: dict[str, str] = {}
     shuffle_seed: int | None = None
@@ -64,9 +79,34 @@ def apply_recipe(recipe: Recipe, rows: pl.DataFrame) -> CurationResult:
             )
         elif isinstance(rule, (Longest, CategoryCap)):
             frame = _select(frame, rule)
+        elif isinstance(rule, CategoryShares):
+            frame = _drop_unchosen(frame, rule.name(), partial(_share_choice, rule=rule, targets=targets))
         elif isinstance(rule, Shuffle):
             shuffle_seed = rule.seed
+    if targets:
+        frame = _drop_unchosen(frame, BEYOND_TARGET, lambda model, alive: alive.head(targets.get(model, len(alive))))
     return CurationResult(_ranked(frame, shuffle_seed), skipped)
+
+
+def _share_choice(model: str, alive: pl.DataFrame, rule: CategoryShares, targets: Mapping[str, int]) -> pl.DataFrame:
+    chosen = share_fill(alive[rule.column].to_list(), rule.shares, targets.get(model))
+    return alive[chosen]
+
+
+def _drop_unchosen(frame: pl.DataFrame, reason: str, choose) -> pl.DataFrame:
+    """Per model, `choose(model, its kept rows best-first)` returns the rows to keep; the rest get `reason`."""
+    alive = best_first(frame.filter(pl.col(DROP_REASON).is_null()))
+    chosen = [
+        choose(model, group)["conversation_id"]
+        for (model,), group in alive.group_by("model", maintain_order=True)
+    ]
+    keep = pl.concat(chosen) if chosen else pl.Series("conversation_id", [], dtype=pl.Utf8)
+    return frame.with_columns(
+        pl.when(pl.col(DROP_REASON).is_null() & ~pl.col("conversation_id").is_in(keep.implode()))
+        .then(pl.lit(reason))
+        .otherwise(pl.col(DROP_REASON))
+        .alias(DROP_REASON)
+    )
 
 
 def _unusable_columns(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[str]:

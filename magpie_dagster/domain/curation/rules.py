@@ -150,6 +150,45 @@ class CategoryCap(_Rule):
         return (self.column,)
 
 
+class ShareBounds(Strict):
+    min: float = Field(0.0, ge=0.0, le=1.0)
+    max: float = Field(1.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShareBounds:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
+class CategoryShares(_Rule):
+    """Each model's kept rows hold every listed category within its share (Math 10-20 %, Others at most 5 %):
+    the largest such subset, filled best-first (`domain.curation.selection`); unlisted categories are free."""
+
+    rule: Literal["category_shares"]
+    column: str = "task_category"
+    shares: dict[str, ShareBounds] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _satisfiable(self) -> CategoryShares:
+        if self.column == "task_category":
+            unknown = sorted(set(self.shares) - set(LABEL_SETS["task_category"]))
+            if unknown:
+                raise ValueError(
+                    f"unknown task categories {unknown}; use: {', '.join(LABEL_SETS['task_category'])}"
+                )
+        floor = sum(bounds.min for bounds in self.shares.values())
+        if floor > 1.0:
+            raise ValueError(f"the minimum shares add up to {floor:g}, more than 1")
+        return self
+
+    def name(self) -> str:
+        return f"outside_{self.column}_shares"
+
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+
 class Longest(_Rule):
     """Keep the `keep` rows with the longest `column` (the paper keeps the 300K longest responses)."""
 
@@ -199,6 +238,7 @@ Rule = Annotated[
     | Length
     | AllowValues
     | CategoryCap
+    | CategoryShares
     | Longest
     | Shuffle
     | NeedsUnavailable,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from magpie_dagster.domain.catalogue import SystemPrompt
@@ -45,16 +45,28 @@ def plan_samples(
     partition_date: dt.date,
     count: int,
     system_prompts: Sequence[SystemPrompt] = (),
+    steering: Sequence[tuple[int, Mapping[str, float]]] = (),
 ) -> list[PlannedSample]:
-    """The partition's samples, each with its steering system prompt drawn by weight (seeded per partition)."""
+    """The partition's samples, each with its steering system prompt drawn by weight (seeded per partition).
+
+    `steering`: (first index, prompt name -> weight) of each later round that re-weighted the prompts. Every
+    draw takes one number from the same seeded stream whatever the weights, so the first n samples are the
+    same whatever `count` and the weights of samples after them.
+    """
     chooser = random.Random(sample_seed(model_key, partition_date, -1, purpose="system_prompt"))
+    changes = sorted(steering, key=lambda change: change[0])
     weights = [prompt.weight for prompt in system_prompts]
-    return [
-        PlannedSample(
-            index=index,
-            conversation_id=conversation_id(model_key, partition_date, index),
-            seed=sample_seed(model_key, partition_date, index),
-            system_prompt=chooser.choices(system_prompts, weights=weights)[0] if system_prompts else None,
+    samples = []
+    for index in range(count):
+        while changes and changes[0][0] <= index:
+            steered = changes.pop(0)[1]
+            weights = [steered.get(prompt.name, prompt.weight) for prompt in system_prompts]
+        samples.append(
+            PlannedSample(
+                index=index,
+                conversation_id=conversation_id(model_key, partition_date, index),
+                seed=sample_seed(model_key, partition_date, index),
+                system_prompt=chooser.choices(system_prompts, weights=weights)[0] if system_prompts else None,
+            )
         )
-        for index in range(count)
-    ]
+    return samples
