@@ -72,6 +72,15 @@ def _steerable(request: CompletionRequest) -> str:
     return default_fake_text(request)
 
 
+def _thinking(request: CompletionRequest) -> str:
+    """A reasoning model: answers open with a <think> block; every third one never closes it."""
+    if request.prompt.rstrip().endswith(("user", "<|user|>", "[INST]")):
+        return default_fake_text(request)
+    if int(hashlib.sha256(request.prompt.encode()).hexdigest()[:4], 16) % 3 == 0:
+        return "<think>Let me think about this. First, the question asks"
+    return f"<think>The user asks a question; I recall the facts.</think>\n\n{default_fake_text(request)}"
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
     "huge": _huge,
@@ -80,6 +89,7 @@ SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "echo_every_third": _echo_every_third,
     "looping_answers": _looping_answers,
     "steerable": _steerable,
+    "thinking": _thinking,
 }
 
 
@@ -129,7 +139,8 @@ JUDGE_SCRIPTS: dict[str, Callable[[ChatRequest], str]] = {
 class FakeEngineResource(EngineResource):
     """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server;
     the engines of `crashing_models` kill their own process with SIGSEGV on the first request; after
-    `fail_after_requests` completion requests every further one fails like a server that went away. Each
+    `fail_after_requests` completion requests every further one fails like a server that went away; the engines
+    of `thinking_models` answer with a <think> block. Each
     completion request appends its conversation seed to `request_log` when set (to count engine calls); each
     engine opened appends its label and process id to `open_log` when set (to count model loads)."""
 
@@ -137,6 +148,7 @@ class FakeEngineResource(EngineResource):
     judge_script: str = "valid"
     unreachable: bool = False
     crashing_models: list[str] = []
+    thinking_models: list[str] = []  # these answer like a reasoning model (the `thinking` script)
     fail_after_requests: int | None = None
     request_log: str | None = None
     open_log: str | None = None
@@ -148,6 +160,8 @@ class FakeEngineResource(EngineResource):
         if self.unreachable:
             return _unreachable(label)
         text_for = _die_by_sigsegv if label in self.crashing_models else SCRIPTS[self.script]
+        if label in self.thinking_models:
+            text_for = _thinking
         if self.fail_after_requests is not None or self.request_log:
             text_for = _counted(text_for, label, self.fail_after_requests, self.request_log)
         return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=JUDGE_SCRIPTS[self.judge_script])

@@ -24,6 +24,12 @@ LLAMA31_SYSTEM = (
     "Cutting Knowledge Date: December 2023\nToday Date: 24 Nov 2026\n\n<|eot_id|>"
     "<|start_header_id|>user<|end_header_id|>\n\n"
 )
+# gpt-oss's harmony system message: its template writes the (pinned) date in.
+GPT_OSS_SYSTEM = (
+    "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\nKnowledge cutoff: "
+    "2024-06\nCurrent date: 2026-11-24\n\nReasoning: medium\n\n# Valid channels: analysis, commentary, final. "
+    "Channel must be included for every message.<|end|>"
+)
 # REFERENCE.md section 2, "official template renders" column.
 OFFICIAL_PRE_QUERY = {
     "llama-3": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n",
@@ -45,6 +51,7 @@ OFFICIAL_PRE_QUERY = {
     "mistral-v0.3": "<s>[INST] ",
     "yi-1.5": "<|im_start|>user\n",
     "deepseek-r1": "<｜begin▁of▁sentence｜><｜User｜>",
+    "gpt-oss": GPT_OSS_SYSTEM + "<|start|>user<|message|>",
 }
 # REFERENCE.md section 2, "reference config" column (None: the reference has no config for the family).
 REFERENCE_PRE_QUERY = {
@@ -75,6 +82,7 @@ END_OF_TURN = {
     "mistral-v0.3": "</s>",
     "yi-1.5": "<|im_end|>",
     "deepseek-r1": "<｜end▁of▁sentence｜>",
+    "gpt-oss": "<|end|>",
 }
 
 
@@ -254,3 +262,19 @@ def test_qwen3_thinks_by_default_and_its_no_thinking_variant_answers_after_an_em
 def test_gemma3_folds_a_system_prompt_into_the_first_user_turn():
     steered = ChatFormat.from_family("gemma-3", pinned_date=PINNED).instruction_prompt(system_prompt="Be brief.")
     assert steered == "<bos><start_of_turn>user\nBe brief.\n\n"
+
+
+def test_gpt_oss_asks_in_harmony_and_its_answers_run_to_return_not_to_a_messages_end():
+    harmony = ChatFormat.from_family("gpt-oss", pinned_date=PINNED)
+    assert harmony.instruction_prompt(system_prompt="Ask about sums.") == (
+        GPT_OSS_SYSTEM + "<|start|>developer<|message|># Instructions\n\nAsk about sums.\n\n<|end|>"
+        "<|start|>user<|message|>"
+    )
+    assert harmony.response_prompt("What is 2+2?") == GPT_OSS_SYSTEM + (
+        "<|start|>user<|message|>What is 2+2?<|end|><|start|>assistant"
+    )
+    # a user turn ends at <|end|>; an answer (analysis, then final) only at <|return|> or a tool call
+    assert "<|end|>" in harmony.stop_strings and harmony.answer_stop_strings == ("<|return|>", "<|call|>")
+    assert ChatFormat.from_family("qwen3", pinned_date=PINNED).answer_stop_strings == (
+        ChatFormat.from_family("qwen3", pinned_date=PINNED).stop_strings
+    )

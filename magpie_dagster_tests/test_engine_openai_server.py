@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from magpie_dagster.domain.completion import CompletionRequest, EngineError, SamplingParams
+from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, SamplingParams
+from magpie_dagster.domain.generation.reasoning import SplitAnswer, split_reasoning
 from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 from magpie_dagster_tests.nights import seed_offset
 from magpie_dagster_tests.servers import (
@@ -204,3 +205,35 @@ def test_404_lists_the_served_models():
         engine.complete([greedy("Hello")])
     message = str(raised.value)
     assert "HTTP 404" in message and "'Qwen2.5-7B'" in message and "Qwen/Qwen2.5-7B-Instruct" in message
+
+
+class _ReasoningServer(_VllmUnknownModel):
+    """Answers like `vllm serve --reasoning-parser ...`: the thinking in its own field, the answer in the text."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        usage = {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+        if self.path.endswith("/chat/completions"):
+            message = {"role": "assistant", "content": "4", "reasoning_content": "2+2 is 4."}
+            choice, kind = {"index": 0, "message": message, "finish_reason": "stop"}, "chat.completion"
+        else:
+            choice = {"index": 0, "text": " 4", "reasoning_content": "2+2 is 4.", "finish_reason": "stop"}
+            kind = "text_completion"
+        self._reply(
+            200, {"id": "x", "object": kind, "created": 0, "model": body["model"], "choices": [choice], "usage": usage}
+        )
+
+
+def test_a_servers_separate_reasoning_field_reaches_the_completion():
+    with (
+        serve_on_loopback(_ReasoningServer) as base_url,
+        OpenAICompletionsEngine("Qwen/QwQ-32B", base_url=base_url, entry_key="qwq") as engine,
+    ):
+        [completion] = engine.complete([greedy("What is 2+2?")])
+        [answer] = engine.chat(
+            [ChatRequest(({"role": "user", "content": "What is 2+2?"},), greedy("x").sampling, seed=1)]
+        )
+    assert (completion.text, completion.reasoning) == (" 4", "2+2 is 4.")
+    assert (answer.text, answer.reasoning) == ("4", "2+2 is 4.")
+    split = split_reasoning(completion.text, server_reasoning=completion.reasoning)
+    assert split == SplitAnswer("4", "2+2 is 4.", True)

@@ -174,6 +174,19 @@ def test_a_target_is_met_in_rounds_with_exactly_its_rows_and_a_met_night_does_no
     assert project.query("SELECT count(*) FROM curated_rows WHERE drop_reason IS NULL") == [(20,)]
 
 
+def test_plan_sizes_a_targeted_night_by_the_yield_measured_so_far(project, monkeypatch, capsys):
+    from magpie_dagster.defs.cli import main
+
+    assert _drive(project, FakeEngineResource()) == 2
+    for name, value in {**project.backend.environment(), "MAGPIE_CATALOGUE": str(project.catalogue)}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["plan", "--start", NIGHT.isoformat(), "--end", (NIGHT + dt.timedelta(days=2)).isoformat()]) == 0
+    [alpha] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| alpha |")]
+    cells = [cell.strip() for cell in alpha.strip("|").split("|")]
+    # 23 curated of 23 planned: a yield of 1, so 20 rows take 20 x 1.25 = 25 samples a night, two nights to run
+    assert cells[1:4] == ["2", "1", "50"]
+
+
 def test_a_budget_too_small_for_the_target_stops_the_night(project, tmp_path):
     catalogue = project.catalogue.read_text().replace(
         "target: {curated_rows: 20, max_rounds: 4}", "target: {curated_rows: 20, max_rounds: 4, max_tokens: 50}"
@@ -276,3 +289,12 @@ def test_the_sensor_runs_a_scheduled_nights_next_round_then_its_curation(project
         (2, 1)
     ]
     assert project.query("SELECT count(*) FROM curated_rows WHERE drop_reason IS NULL") == [(20,)]
+
+
+def test_a_target_on_an_entry_that_samples_nothing_is_refused(tmp_path):
+    from magpie_dagster.domain.catalogue import CatalogueError
+
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(textwrap.dedent(CATALOGUE).replace("instructions_per_batch: 8", "instructions_per_batch: 0"))
+    with pytest.raises(CatalogueError, match=r"models\[0\] \(key 'alpha'\).*a target needs instructions_per_batch"):
+        load_catalogue(catalogue)

@@ -188,6 +188,36 @@ def test_a_version_1_warehouse_is_upgraded_in_place(tmp_path):
     assert "fingerprint" in columns
 
 
+def test_answers_stored_before_responders_and_reasoning_are_upgraded_in_place(tmp_path):
+    """A version-2 warehouse from before responders: its answers become each model's answer to its own instruction."""
+    path = tmp_path / "v2.duckdb"
+    newer = ("reasoning VARCHAR,", "reasoning_closed BOOLEAN,", "instruction_id VARCHAR,", "response_model VARCHAR")
+    with duckdb.connect(str(path)) as connection:
+        for statement in DDL:
+            if statement.lstrip().startswith(f"CREATE TABLE IF NOT EXISTS {RESPONSES} "):
+                for column in newer:
+                    statement = statement.replace(column, "")
+                statement = statement.replace("current_timestamp,", "current_timestamp")
+            if statement.lstrip().startswith("CREATE TABLE"):
+                connection.execute(statement)
+        connection.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (2)")
+        connection.execute(
+            "INSERT INTO responses (conversation_id, model, partition_date, instruction, response, conversations, "
+            "turns, finish_reason, gen_response_configs, prompt_tokens, completion_tokens) VALUES ('c1', 'm1', "
+            "'2026-11-20', 'Q?', 'A.', [], 1, 'stop', {'prompt': 'p'}, 1, 1)"
+        )
+        connection.execute(f"CREATE UNIQUE INDEX responses_key ON responses ({', '.join(UNIQUE_KEYS[RESPONSES])})")
+        assert "response_model" not in {row[0] for row in connection.execute("DESCRIBE responses").fetchall()}
+    Warehouse(path).ensure_schema()
+    with duckdb.connect(str(path), read_only=True) as connection:
+        assert connection.execute(
+            "SELECT conversation_id, instruction_id, response_model, reasoning FROM responses"
+        ).fetchall() == [("c1", "c1", "m1", None)]
+        assert connection.execute("SELECT conversation_id, response_model FROM answer_tags").fetchall() == [
+            ("c1", "m1")
+        ]
+
+
 def test_a_version_1_warehouse_with_duplicate_rows_is_refused_naming_the_key(tmp_path):
     path = tmp_path / "old.duckdb"
     twice = "INSERT INTO curation_runs (night, recipe, skipped_rules) VALUES ('2026-11-20', 'r', '{}')"

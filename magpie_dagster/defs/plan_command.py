@@ -2,7 +2,8 @@
 
 Projected from the cost ledger before anything runs: each model's measured spend per planned sample (over its
 partitions in the warehouse, every stage and attempt) times the samples its catalogue entry plans for the nights
-not generated yet. Nothing is written; a model never run yet is listed with how to measure it.
+not generated yet (with a row target: what its measured yield says the target takes). Nothing is written; a model
+never run yet is listed with how to measure it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import datetime as dt
 
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.planning import project, render_plan
+from magpie_dagster.domain.targets import first_round_samples
 from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
-from magpie_dagster.storage import cost_store
+from magpie_dagster.storage import cost_store, round_store
 from magpie_dagster.storage.warehouse import Warehouse
 
 
@@ -39,7 +41,7 @@ def plan(arguments: argparse.Namespace) -> int:
         project(
             entry.key,
             rates.get(entry.key),
-            entry.instructions_per_batch,
+            _samples_per_night(catalogue, entry, warehouse, arguments.start),
             nights,
             cost_store.generated_nights(warehouse, entry.key, arguments.start, arguments.end),
         )
@@ -48,3 +50,13 @@ def plan(arguments: argparse.Namespace) -> int:
     print(f"backfill {arguments.start} .. {arguments.end} ({nights} nights), projected from the cost ledger:")
     print(render_plan(projections))
     return 0 if any(projection.rate is not None for projection in projections) else 1
+
+
+def _samples_per_night(catalogue, entry, warehouse: Warehouse, start: dt.date) -> int:
+    """The entry's `instructions_per_batch`; with a row target, the samples its measured yield says the target
+    takes (as round 1 of a night plans them), when earlier nights measured one."""
+    target = catalogue.target_of(entry.key)
+    if target is None or not warehouse.exists():
+        return entry.instructions_per_batch
+    measured = round_store.measured_yield(warehouse, entry.key, dt.date.max)
+    return first_round_samples(target, entry.instructions_per_batch, measured)

@@ -17,7 +17,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from magpie_dagster.domain.chat_templates.validation import template_family_problem
 from magpie_dagster.domain.config_model import Strict
-from magpie_dagster.domain.curation_config import CurationSettings, DedupSettings, PreferenceSettings
+from magpie_dagster.domain.curation_config import (
+    CurationSettings,
+    DedupSettings,
+    ExportSettings,
+    PreferenceSettings,
+)
 from magpie_dagster.domain.engine_config import (
     ENGINE_TAGS,
     LlamaCppConnection,
@@ -62,7 +67,7 @@ class _GeneratorBase(Strict):
     template: str = Field("auto", min_length=1)
     template_variant: Literal["official", "reference"] = "official"
     chat_template_file: str | None = None
-    instructions_per_batch: int = Field(20, ge=1, le=10_000_000)
+    instructions_per_batch: int = Field(20, ge=0, le=10_000_000)  # 0: a responder that writes no instructions
     batch_size: int = Field(16, ge=1, le=100_000)
     turns: int = Field(1, ge=1, le=8)
     instruction_sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=512)
@@ -71,6 +76,9 @@ class _GeneratorBase(Strict):
     stop_at_assistant_word: bool = False
     probe: ProbeSettings = ProbeSettings()
     target: Target | None = None  # curated rows to end the night with, in rounds (`domain.targets`)
+    # Catalogue keys whose models answer this entry's instructions (each with its own template, engine and
+    # sampling); empty: the entry answers its own. List the entry's own key to have it answer too.
+    responders: tuple[str, ...] = ()
 
     @field_validator("key")
     @classmethod
@@ -93,6 +101,12 @@ class _GeneratorBase(Strict):
         )
         if problem:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _a_target_needs_samples(self) -> _GeneratorBase:
+        if self.target is not None and self.instructions_per_batch == 0:
+            raise ValueError("a target needs instructions_per_batch of at least 1 (round 1's samples)")
         return self
 
     @model_validator(mode="after")
@@ -140,6 +154,7 @@ class Catalogue(Strict):
     dedup: DedupSettings = DedupSettings()
     curation: CurationSettings = CurationSettings()
     preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
+    exports: ExportSettings = ExportSettings()
     retries: RetrySettings = RetrySettings()
     target: Target | None = None  # every entry's target, unless the entry sets its own
 
@@ -149,6 +164,20 @@ class Catalogue(Strict):
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"model keys must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _responders_are_catalogue_models(self) -> Catalogue:
+        keys = set(self.model_keys)
+        for entry in self.models:
+            unknown = [key for key in entry.responders if key not in keys]
+            if unknown:
+                raise ValueError(
+                    f"model {entry.key!r}: responders {unknown} are not catalogue keys; add an entry for each "
+                    f"responder (known: {', '.join(self.model_keys)})"
+                )
+            if len(set(entry.responders)) != len(entry.responders):
+                raise ValueError(f"model {entry.key!r}: responders repeat a key: {list(entry.responders)}")
         return self
 
     @model_validator(mode="after")
@@ -169,6 +198,11 @@ class Catalogue(Strict):
         """Engines of every generator, judge and guard (what to suspect when a step's process crashes)."""
         entries = [*self.models, self.judging.judge, self.judging.safety]
         return {entry.engine for entry in entries if entry is not None}
+
+    def responders_of(self, key: str) -> list[GeneratorEntry]:
+        """The entries that answer `key`'s instructions: its `responders`, or itself."""
+        entry = self.entry(key)
+        return [self.entry(responder) for responder in entry.responders] or [entry]
 
     def target_of(self, key: str) -> Target | None:
         return self.entry(key).target or self.target

@@ -36,6 +36,7 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason
+    reasoning: str | None = None  # a server's separate reasoning field (vLLM/SGLang reasoning parsers)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from magpie_dagster.domain.config_model import Strict
@@ -34,9 +36,21 @@ class CurationSettings(Strict):
 
 
 class PreferenceSettings(Strict):
-    """k responses per curated instruction, from the instruction's own generator, scored by `judging.reward`."""
+    """k responses per curated instruction, from the instruction's own generator, scored by `judging.reward`.
 
+    `across_responders`: instead, the answers the entry's `responders` gave to the same curated instruction are
+    scored against each other (no new sampling); instructions with fewer than two curated answers get no pair."""
+
+    across_responders: bool = False
     samples: int = Field(5, ge=2, le=64)
     sampling: Sampling = Sampling(temperature=0.8, top_p=1.0, max_tokens=512)
     max_instructions: int | None = Field(None, ge=1)  # cap per night (the embedded model is slow)
     min_margin: float = Field(1e-6, ge=0.0)  # best - worst reward at or under this is a tie, skipped
+
+
+class ExportSettings(Strict):
+    """`exports` in the catalogue. `reasoning`: what the files hold of a reasoning model's thinking: `omit` (the
+    answers only), `inline` (the first answer as `<think>...</think>` then the answer, as reasoning SFT sets are
+    written) or `field` (a separate `reasoning` field beside the conversation)."""
+
+    reasoning: Literal["omit", "inline", "field"] = "omit"

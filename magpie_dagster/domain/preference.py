@@ -22,6 +22,8 @@ class PreferencePair:
     rejected: tuple[dict[str, str], ...]
     chosen_reward: float
     rejected_reward: float
+    chosen_index: int = 0  # positions in `responses`
+    rejected_index: int = 0
 
 
 def choose_pair(
@@ -50,6 +52,8 @@ def choose_pair(
         rejected=(user, {"role": "assistant", "content": responses[worst]}),
         chosen_reward=best_reward,
         rejected_reward=worst_reward,
+        chosen_index=best,
+        rejected_index=worst,
     )
 
 
@@ -96,3 +100,17 @@ def draw_pairs(
         scored += 1
         on_progress(scored, ties)
     return DrawnPairs(pairs, ties, scored)
+
+
+def answers_by_instruction(rows: Iterable[Mapping]) -> list[dict]:
+    """Curated rows grouped per instruction, for pairs drawn across responders: one dict per instruction answered
+    by two or more models, with its `responses` and their `response_models` (in row order)."""
+    groups: dict[str, dict] = {}
+    for row in rows:
+        group = groups.setdefault(
+            row["instruction_id"], {**row, "conversation_id": row["instruction_id"], "responses": [],
+                                    "response_models": []},
+        )  # fmt: skip
+        group["responses"].append(row["response"])
+        group["response_models"].append(row["response_model"])
+    return [group for group in groups.values() if len(group["responses"]) >= 2]

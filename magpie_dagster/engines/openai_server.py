@@ -300,14 +300,24 @@ def _parse_completion(answer: dict | str) -> Completion:
         raise _Malformed("the choice's text is null")
     response = _validated(answer, ApiCompletion, "completions")
     choice = response.choices[0]
-    return _completion(choice.text, response.usage, choice.finish_reason)
+    return _completion(choice.text, response.usage, choice.finish_reason, _reasoning_field(answer["choices"][0]))
 
 
 def _parse_chat(answer: dict | str) -> Completion:
     _require_choices(answer, "chat completions")
     response = _validated(answer, ApiChatCompletion, "chat completions")
     choice = response.choices[0]
-    return _completion(choice.message.content or "", response.usage, choice.finish_reason)
+    message = answer["choices"][0].get("message")
+    return _completion(
+        choice.message.content or "", response.usage, choice.finish_reason,
+        _reasoning_field(message if isinstance(message, dict) else {}),
+    )  # fmt: skip
+
+
+def _reasoning_field(part: dict) -> str | None:
+    """The reasoning a server's reasoning parser split off (`reasoning_content`, or `reasoning` in newer vLLM)."""
+    value = part.get("reasoning_content") or part.get("reasoning")
+    return value if isinstance(value, str) else None
 
 
 def _require_choices(answer: dict | str, api: str) -> None:
@@ -331,12 +341,13 @@ def _validated(answer: dict, answer_type: type[pydantic.BaseModel], api: str):
         ) from None
 
 
-def _completion(text: str, usage, finish_reason: str | None) -> Completion:
+def _completion(text: str, usage, finish_reason: str | None, reasoning: str | None = None) -> Completion:
     return Completion(
         text=text,
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         finish_reason=_finish_reason(finish_reason),
+        reasoning=reasoning,
     )
 
 

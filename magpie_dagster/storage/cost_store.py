@@ -10,7 +10,7 @@ from magpie_dagster.domain.planning import MeasuredRate
 from magpie_dagster.storage.cost_schema import ENGINE_CALLS, SPEND_COLUMNS
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.schema import INSTRUCTIONS
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse, dict_rows, has_table, typed_batch, upsert
 
 
 def record_call(warehouse: Warehouse, lease: Lease, row: Mapping[str, Any]) -> None:
@@ -39,7 +39,7 @@ def measured_rates(warehouse: Warehouse) -> dict[str, MeasuredRate]:
     if not warehouse.exists():
         return {}
     with warehouse.connect(read_only=True) as connection:
-        if not _has_table(connection, ENGINE_CALLS):
+        if not has_table(connection, ENGINE_CALLS):
             return {}
         rows = connection.execute(
             f"""
@@ -64,7 +64,7 @@ def generated_nights(warehouse: Warehouse, model: str, start: dt.date, end: dt.d
     if not warehouse.exists():
         return 0
     with warehouse.connect(read_only=True) as connection:
-        if not _has_table(connection, INSTRUCTIONS):
+        if not has_table(connection, INSTRUCTIONS):
             return 0
         return connection.execute(
             f"SELECT count(DISTINCT partition_date) FROM {INSTRUCTIONS} "
@@ -72,9 +72,3 @@ def generated_nights(warehouse: Warehouse, model: str, start: dt.date, end: dt.d
             [model, start, end],
         ).fetchone()[0]
 
-
-def _has_table(connection, table: str) -> bool:
-    """A warehouse written before the ledger existed has no `engine_calls` table until its next run."""
-    return bool(
-        connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
-    )

@@ -31,7 +31,10 @@ CURATION_DDL = (
         chosen_reward DOUBLE NOT NULL,
         rejected_reward DOUBLE NOT NULL,
         reward_model VARCHAR NOT NULL,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        response_models VARCHAR[],
+        chosen_model VARCHAR,
+        rejected_model VARCHAR
     )
     """,
     f"""
@@ -43,4 +46,8 @@ CURATION_DDL = (
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )
     """,
+    # Which model wrote each response of a pair (responders); pairs written before leave them NULL.
+    f"ALTER TABLE {PREFERENCE} ADD COLUMN IF NOT EXISTS response_models VARCHAR[]",
+    f"ALTER TABLE {PREFERENCE} ADD COLUMN IF NOT EXISTS chosen_model VARCHAR",
+    f"ALTER TABLE {PREFERENCE} ADD COLUMN IF NOT EXISTS rejected_model VARCHAR",
 )

@@ -12,25 +12,30 @@ from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS, PREFE
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
-from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_VIEW
+from magpie_dagster.storage.tag_schema import ANSWER_TAGS_VIEW, INSTRUCTION_TAGS_VIEW
 from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch, upsert
 
+# One row per usable answer: `conversation_id` is the answer's (the instruction's own id when its model answered
+# it), `instruction_id` the instruction's; instruction tags and dedup are the instruction's, safety and reward the
+# answer's own.
 _NIGHT_ROWS = f"""
-SELECT i.conversation_id, i.model, i.partition_date, i.sample_index, i.instruction, r.response, r.conversations,
-    r.turns,
+SELECT r.conversation_id, i.conversation_id AS instruction_id, r.response_model, i.model, i.partition_date,
+    i.sample_index, i.instruction, r.response, r.reasoning, r.reasoning_closed, r.conversations, r.turns,
     t.intent, t.knowledge, t.difficulty, t.difficulty_generator, t.input_quality, t.quality_explanation,
     t.quality_generator, t.task_category, t.other_task_category, t.task_category_generator, t.language,
-    t.safety, t.safety_categories, t.safety_generator, t.instruct_reward, t.reward_model,
+    a.safety, a.safety_categories, a.safety_generator, a.instruct_reward, a.reward_model,
     d.min_neighbor_distance, d.repeat_count, d.min_similar_conversation_id, d.exact_duplicate_count,
     i.gen_input_configs, r.gen_response_configs
 FROM {INSTRUCTIONS} i
-JOIN {RESPONSES} r ON r.conversation_id = i.conversation_id AND r.model = i.model
+JOIN {RESPONSES} r ON r.instruction_id = i.conversation_id AND r.model = i.model
     AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
 LEFT JOIN {INSTRUCTION_TAGS_VIEW} t ON t.conversation_id = i.conversation_id AND t.model = i.model
     AND t.partition_date = i.partition_date
+LEFT JOIN {ANSWER_TAGS_VIEW} a ON a.conversation_id = r.conversation_id AND a.model = r.model
+    AND a.partition_date = r.partition_date
 LEFT JOIN {DEDUP_VIEW} d ON d.conversation_id = i.conversation_id
 WHERE i.partition_date = $night AND i.drop_reason IS NULL AND list_contains($models, i.model)
-ORDER BY i.model, i.sample_index
+ORDER BY i.model, i.sample_index, r.response_model
 """
 
 

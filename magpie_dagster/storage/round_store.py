@@ -13,7 +13,7 @@ from magpie_dagster.storage.curation_schema import CURATED
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.round_schema import NIGHT_ROUNDS
 from magpie_dagster.storage.schema import INSTRUCTIONS
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse, dict_rows, has_table, typed_batch, upsert
 
 
 def rounds(warehouse: Warehouse, model: str, night: dt.date) -> list[dict[str, Any]]:
@@ -65,6 +65,8 @@ def close_round(
 def measured_yield(warehouse: Warehouse, model: str, before: dt.date) -> float | None:
     """Curated rows per planned sample over the model's earlier nights with a target (None: no such night)."""
     with warehouse.connect(read_only=True) as connection:
+        if not has_table(connection, NIGHT_ROUNDS):
+            return None
         curated, planned = connection.execute(
             f"""
             SELECT sum(curated), sum(planned_samples) FROM (

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from magpie_dagster.domain.costs import EngineCall
@@ -44,10 +45,14 @@ def instruction_row(record: InstructionRecord) -> dict[str, Any]:
 def response_row(record: ResponseRecord) -> dict[str, Any]:
     return {
         "conversation_id": record.conversation_id,
+        "instruction_id": record.instruction_id,
+        "response_model": record.response_model,
         "model": record.model,
         "partition_date": record.partition_date,
         "instruction": record.instruction,
         "response": record.response,
+        "reasoning": record.reasoning,
+        "reasoning_closed": record.reasoning_closed,
         "conversations": [dict(turn) for turn in record.conversations],
         "turns": record.turns,
         "turn_stop_reason": record.turn_stop_reason,
@@ -91,10 +96,15 @@ def judgement_row(
     }
 
 
-def preference_pair_row(pair: PreferencePair, model: str, reward_model: str) -> dict[str, Any]:
+def preference_pair_row(pair: PreferencePair, row: Mapping[str, Any], reward_model: str) -> dict[str, Any]:
+    """`row`: the curated row (or, across responders, the instruction's group) the pair was drawn for."""
+    models = list(row.get("response_models") or [row.get("response_model") or row["model"]] * len(pair.responses))
     return {
         "conversation_id": pair.conversation_id,
-        "model": model,
+        "model": row["model"],
+        "response_models": models,
+        "chosen_model": models[pair.chosen_index],
+        "rejected_model": models[pair.rejected_index],
         "instruction": pair.instruction,
         "responses": list(pair.responses),
         "rewards": list(pair.rewards),

@@ -13,7 +13,7 @@ from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATI
 from magpie_dagster.storage.dedup_schema import DEDUP_DDL, EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.lease_schema import LEASES, LEASES_DDL
 from magpie_dagster.storage.round_schema import NIGHT_ROUNDS, ROUNDS_DDL
-from magpie_dagster.storage.tag_schema import INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
+from magpie_dagster.storage.tag_schema import ANSWER_TAGS_DDL, INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 INSTRUCTIONS = "instructions"
 RESPONSES = "responses"
@@ -89,7 +89,11 @@ DDL = (
         prompt_tokens INTEGER NOT NULL,
         completion_tokens INTEGER NOT NULL,
         fingerprint VARCHAR,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        reasoning VARCHAR,
+        reasoning_closed BOOLEAN,
+        instruction_id VARCHAR,
+        response_model VARCHAR
     )
     """,
     JUDGEMENTS_DDL,
@@ -102,6 +106,23 @@ DDL = (
     # A version-1 warehouse gains the fingerprint columns; its rows (fingerprint NULL) are regenerated once.
     f"ALTER TABLE {INSTRUCTIONS} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
     f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
+    # Reasoning models' thinking, apart from the answer; rows written before keep NULL (no reasoning split off).
+    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS reasoning VARCHAR",
+    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS reasoning_closed BOOLEAN",
+    # Responders: an answer names the instruction it answers and the model that wrote it (`BACKFILLS` fills the
+    # rows written before, each its own model's answer to its own instruction).
+    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS instruction_id VARCHAR",
+    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS response_model VARCHAR",
+    ANSWER_TAGS_DDL,  # after the columns it reads exist in an older warehouse
+)
+# (check, fix) pairs run after the DDL: the fix only when the check counts rows, so an up-to-date warehouse
+# opens without a write.
+BACKFILLS = (
+    (
+        f"SELECT count(*) FROM {RESPONSES} WHERE instruction_id IS NULL OR response_model IS NULL",
+        f"UPDATE {RESPONSES} SET instruction_id = coalesce(instruction_id, conversation_id), "
+        "response_model = coalesce(response_model, model) WHERE instruction_id IS NULL OR response_model IS NULL",
+    ),
 )
 
 

@@ -2,13 +2,16 @@
 
 `judgements` holds one row per (instruction, tag): the parsed fields as JSON text, or the raw answer and the
 error when the judge failed, with the judge model and prompt version that form the re-judging cache key.
-`instruction_tags` pivots it into the released datasets' columns, one row per usable instruction.
+`instruction_tags` pivots it into the released datasets' columns, one row per usable instruction (its safety and
+reward are of the instruction model's own answer); `answer_tags` holds the response-level tags (safety, reward) of
+every answer, one row per answer, for partitions whose instructions other models answer too.
 """
 
 from __future__ import annotations
 
 JUDGEMENTS = "judgements"
 INSTRUCTION_TAGS_VIEW = "instruction_tags"
+ANSWER_TAGS_VIEW = "answer_tags"
 
 JUDGEMENTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {JUDGEMENTS} (
@@ -69,4 +72,26 @@ FROM instructions i
 {_tag("s", "safety")}
 {_tag("r", "reward")}
 WHERE i.drop_reason IS NULL
+"""
+
+
+def _answer_tag(alias: str, tag: str) -> str:
+    return f"""LEFT JOIN {JUDGEMENTS} {alias} ON {alias}.conversation_id = r.conversation_id
+        AND {alias}.model = r.model AND {alias}.partition_date = r.partition_date
+        AND {alias}.tag = '{tag}' AND {alias}.status = 'ok'"""
+
+
+ANSWER_TAGS_DDL = f"""
+CREATE OR REPLACE VIEW {ANSWER_TAGS_VIEW} AS
+SELECT
+    r.conversation_id, r.instruction_id, r.response_model, r.model, r.partition_date,
+    s.fields::JSON ->> 'safety' AS safety,
+    from_json(s.fields::JSON -> 'safety_categories', '["VARCHAR"]') AS safety_categories,
+    s.judge_model AS safety_generator,
+    CAST(w.fields::JSON ->> 'instruct_reward' AS DOUBLE) AS instruct_reward,
+    w.judge_model AS reward_model
+FROM responses r
+{_answer_tag("s", "safety")}
+{_answer_tag("w", "reward")}
+WHERE r.drop_reason IS NULL
 """

@@ -15,16 +15,31 @@ LABEL_COLUMNS = ("difficulty", "input_quality", "task_category", "language", "sa
 
 
 def judging_inputs(warehouse: Warehouse, model: str, partition_date: dt.date) -> list[dict[str, Any]]:
-    """Usable instructions of the partition, with their first response when one exists."""
+    """Usable instructions of the partition (what instruction-level tags judge), in sample order."""
     with warehouse.connect(read_only=True) as connection:
         cursor = connection.execute(
             f"""
-            SELECT i.conversation_id, i.instruction, coalesce(r.response, '') AS response
-            FROM {INSTRUCTIONS} i
-            LEFT JOIN {RESPONSES} r ON r.conversation_id = i.conversation_id AND r.model = i.model
-                AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
-            WHERE i.model = ? AND i.partition_date = ? AND i.drop_reason IS NULL
-            ORDER BY i.sample_index
+            SELECT conversation_id, instruction, '' AS response FROM {INSTRUCTIONS}
+            WHERE model = ? AND partition_date = ? AND drop_reason IS NULL
+            ORDER BY sample_index
+            """,
+            [model, partition_date],
+        )
+        return dict_rows(cursor)
+
+
+def answered_inputs(warehouse: Warehouse, model: str, partition_date: dt.date) -> list[dict[str, Any]]:
+    """Every usable answer of the partition, each by its own id (what response-level tags judge): one per
+    instruction and responder."""
+    with warehouse.connect(read_only=True) as connection:
+        cursor = connection.execute(
+            f"""
+            SELECT r.conversation_id, i.instruction, r.response
+            FROM {RESPONSES} r
+            JOIN {INSTRUCTIONS} i ON i.conversation_id = r.instruction_id AND i.model = r.model
+                AND i.partition_date = r.partition_date AND i.drop_reason IS NULL
+            WHERE r.model = ? AND r.partition_date = ? AND r.drop_reason IS NULL
+            ORDER BY i.sample_index, r.response_model
             """,
             [model, partition_date],
         )

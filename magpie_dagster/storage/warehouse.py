@@ -27,6 +27,7 @@ from magpie_dagster.domain.exports.publish import night_directory
 from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed, first_line
 from magpie_dagster.storage.lake import LAKE_ALIAS, lake_cursor, parse_lake, write_lock
 from magpie_dagster.storage.schema import (
+    BACKFILLS,
     DDL,
     MARKER_TABLE,
     SCHEMA_VERSION,
@@ -171,6 +172,9 @@ class Warehouse:
             _check_ownership(connection, self.label)
             for statement in DDL:
                 connection.execute(statement)
+            for check, fix in BACKFILLS:
+                if connection.execute(check).fetchone()[0]:
+                    connection.execute(fix)
             if not self.lake:  # a lake has no indexes: its writes replace rows by key under the write lock
                 self._add_unique_keys(connection)
             connection.execute(f"DELETE FROM {MARKER_TABLE} WHERE schema_version < ?", [SCHEMA_VERSION])
@@ -245,6 +249,13 @@ def typed_batch(connection: duckdb.DuckDBPyConnection, table: str, rows: Sequenc
             f"Rows for table {table!r} do not match its schema: column {_bad_column(rows, schema)!r}: "
             f"{error}; nothing of this batch was written."
         ) from error
+
+
+def has_table(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """An older warehouse lacks the tables added since until its next run (read-only commands must not fail)."""
+    return bool(
+        connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()[0]
+    )
 
 
 def dict_rows(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

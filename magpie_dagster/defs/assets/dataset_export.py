@@ -34,12 +34,13 @@ def build_dataset_export(
         with stage_run(context, warehouse) as run:
             target = run.store.export_directory(night)
             subset = curation_store.curated_subset(run.store, night, models)
+            exported = formats.with_reasoning(subset, catalogue.catalogue.exports.reasoning)
             pairs = curation_store.preference_pairs(run.store, night)
             directory = staging_directory(target, context.run_id)
             written = [
-                formats.write_sharegpt(subset, directory / formats.SHAREGPT),
-                formats.write_openai_messages(subset, directory / formats.OPENAI_MESSAGES),
-                formats.write_parquet(subset, directory / formats.PARQUET),
+                formats.write_sharegpt(exported, directory / formats.SHAREGPT),
+                formats.write_openai_messages(exported, directory / formats.OPENAI_MESSAGES),
+                formats.write_parquet(exported, directory / formats.PARQUET),
                 formats.write_preference_pairs(pairs, directory / formats.PREFERENCE),
             ]
             recipe_name, drop_reasons, skipped, ties = curation_store.curation_summary(run.store, night)

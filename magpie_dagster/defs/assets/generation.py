@@ -18,7 +18,8 @@ from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-from magpie_dagster.domain.catalogue import GeneratorEntry, RetrySettings
+from magpie_dagster.domain.catalogue import Catalogue, GeneratorEntry, RetrySettings
+from magpie_dagster.domain.chat_templates import ChatFormat
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.generation.instructions import (
@@ -68,6 +69,8 @@ class GenerationStage:
     generate: Callable[[list], Iterable[list]]
     to_row: Callable[[object], dict]
     preview_columns: list[str]
+    engine: GenerationEngine
+    key: Callable[[object], str] = lambda sample: sample.conversation_id  # the stored row's id of a sample
     probe: Callable[[list], ProbeReport] | None = None
     """Judges a new partition's first records before they are stored (see `domain.generation.probe`)."""
     probe_samples: int = 0
@@ -81,7 +84,7 @@ def build_generation_assets(
         max_retries=retries.max_retries, delay=retries.delay_s, backoff=dg.Backoff.EXPONENTIAL
     )
 
-    def generation_asset(name: str, deps: list, description: str, stage_for) -> dg.AssetsDefinition:
+    def generation_asset(name: str, deps: list, description: str, stages_for) -> dg.AssetsDefinition:
         @dg.asset(
             name=name,
             deps=deps,
@@ -100,12 +103,15 @@ def build_generation_assets(
             engines: EngineResource,
         ) -> dg.MaterializeResult:
             model_key, night = model_and_date(context)
-            entry = catalogue.catalogue.entry(model_key)
-            target = catalogue.catalogue.target_of(model_key)
             with stage_run(context, warehouse) as run:
-                engine = metered(context, run, engines.engine_for(entry), entry.key, entry.price, model_key, night)
-                stage = stage_for(entry, engine, chat_format_for(entry, engine, night), run, night, target)
-                metadata = _resume(context, run, engine, stage, config.fresh)
+
+                def open_engine(entry: GeneratorEntry) -> tuple[GenerationEngine, ChatFormat]:
+                    """The entry's engine, metered to this partition, and its chat format."""
+                    engine = metered(context, run, engines.engine_for(entry), entry.key, entry.price, model_key, night)
+                    return engine, chat_format_for(entry, engine, night)
+
+                stages = stages_for(catalogue.catalogue, model_key, open_engine, run, night)
+                metadata = _resume(context, run, stages, config.fresh)
                 metadata.update(spend_metadata(run, model_key, night))
             return dg.MaterializeResult(metadata=metadata)
 
@@ -116,25 +122,34 @@ def build_generation_assets(
         [],
         "User instructions sampled from each model's pre-query template alone (Magpie step 1), sanitised, with the "
         "raw text, the sanitiser rules that fired and a drop reason for unusable ones. Table `instructions`.",
-        _instruction_stage,
+        _instruction_stages,
     )
     responses = generation_asset(
         "responses",
         [raw_instructions],
-        "The same model's answer to every kept instruction (Magpie step 2), rendered with its chat template and a "
-        "generation prompt; multi-turn conversations continue up to the entry's `turns`. Table `responses`.",
-        _response_stage,
+        "The answer to every kept instruction (Magpie step 2) by the same model, or by each of the entry's "
+        "`responders` with its own template, engine and sampling; multi-turn conversations continue up to the "
+        "entry's `turns`; a reasoning model's thinking is stored apart. Table `responses` (`response_model`).",
+        _response_stages,
     )
     return [raw_instructions, responses]
 
 
-def _instruction_stage(
-    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date, target: Target | None
-) -> GenerationStage:
+OpenEngine = Callable[[GeneratorEntry], tuple[GenerationEngine, ChatFormat]]
+
+
+def _instruction_stages(
+    catalogue: Catalogue, model_key: str, open_engine: OpenEngine, run: StageRun, night: dt.date
+) -> list[GenerationStage]:
+    entry = catalogue.entry(model_key)
+    engine, chat_format = open_engine(entry)
     settings = InstructionSettings(entry.instruction_sampling, entry.template_variant, entry.stop_at_assistant_word)
-    count, steering = _planned_samples(run, entry, night, target)
+    count, steering = _planned_samples(run, entry, night, catalogue.target_of(model_key))
     plan = plan_samples(entry.key, night, count, entry.system_prompts, steering)
-    return GenerationStage(
+    probe = partial(
+        probe_report, entry.key, chat_format.name, settings=entry.probe, max_tokens=settings.sampling.max_tokens
+    )
+    stage = GenerationStage(
         INSTRUCTIONS,
         entry.key,
         night,
@@ -145,13 +160,11 @@ def _instruction_stage(
         ),
         instruction_row,
         ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"],
-        probe=partial(
-            probe_report, entry.key, chat_format.name, settings=entry.probe, max_tokens=settings.sampling.max_tokens
-        )
-        if entry.probe.enabled
-        else None,
+        engine,
+        probe=probe if entry.probe.enabled else None,
         probe_samples=entry.probe.samples,
     )
+    return [stage]
 
 
 def _planned_samples(
@@ -170,9 +183,11 @@ def _planned_samples(
     return count, []
 
 
-def _response_stage(
-    entry: GeneratorEntry, engine: GenerationEngine, chat_format, run: StageRun, night: dt.date, target: Target | None
-) -> GenerationStage:
+def _response_stages(
+    catalogue: Catalogue, model_key: str, open_engine: OpenEngine, run: StageRun, night: dt.date
+) -> list[GenerationStage]:
+    """One stage per model answering the partition's instructions (its `responders`, or itself)."""
+    entry = catalogue.entry(model_key)
     system_prompts = {prompt.name: prompt.text for prompt in entry.system_prompts}
     kept = [
         KeptInstruction(
@@ -183,31 +198,44 @@ def _response_stage(
         )
         for row in generation_store.usable_instructions(run.store, entry.key, night)
     ]
-    settings = ResponseSettings(entry.key, night, entry.response_sampling, entry.instruction_sampling, entry.turns)
-    return GenerationStage(
-        RESPONSES,
-        entry.key,
-        night,
-        kept,
-        response_fingerprints(engine, chat_format, kept, settings),
-        lambda todo: generate_responses(engine, chat_format, todo, settings, entry.batch_size),
-        response_row,
-        ["instruction", "response", "turns", "drop_reason"],
-    )
+    stages = []
+    for responder in catalogue.responders_of(model_key):
+        engine, chat_format = open_engine(responder)
+        settings = ResponseSettings(
+            entry.key, night, responder.response_sampling, responder.instruction_sampling, entry.turns, responder.key
+        )
+        stages.append(
+            GenerationStage(
+                RESPONSES,
+                entry.key,
+                night,
+                kept,
+                response_fingerprints(engine, chat_format, kept, settings),
+                partial(generate_responses, engine, chat_format, settings=settings, batch_size=responder.batch_size),
+                response_row,
+                ["response_model", "instruction", "response", "drop_reason"],
+                engine,
+                key=settings.answer_id,
+            )
+        )
+    return stages
 
 
 def _resume(
-    context: dg.AssetExecutionContext, run: StageRun, engine: GenerationEngine, stage: GenerationStage, fresh: bool
+    context: dg.AssetExecutionContext, run: StageRun, stages: list[GenerationStage], fresh: bool
 ) -> dict[str, dg.MetadataValue]:
     """Generates the samples whose stored row is missing or stale (all of them if `fresh`), stores each batch in
     place of the rows it replaces, then removes rows no longer wanted; returns the materialisation's metadata."""
-    table, model_key, night = stage.table, stage.model_key, stage.night
+    table, model_key, night = stages[0].table, stages[0].model_key, stages[0].night
     stored = generation_store.stored_fingerprints(run.store, table, model_key, night)
-    todo = [s for s in stage.samples if fresh or stored.get(s.conversation_id) != stage.wanted[s.conversation_id]]
-    progress = GenerationProgress(total=len(todo))
+    todos = [
+        [sample for sample in stage.samples if fresh or stored.get(key := stage.key(sample)) != stage.wanted[key]]
+        for stage in stages
+    ]
+    progress = GenerationProgress(total=sum(len(todo) for todo in todos))
     preview: list[dict] = []
 
-    def store(batch: list) -> None:
+    def store(stage: GenerationStage, batch: list) -> None:
         rows = [stage.to_row(record) for record in batch]
         generation_store.replace_batch(run.store, run.lease, table, rows)
         for record in batch:
@@ -216,17 +244,19 @@ def _resume(
         preview.extend(rows[: 5 - len(preview)])
 
     probe_metadata: dict[str, dg.MetadataValue] = {}
-    if stage.probe is not None and todo and not stored:
-        probe_metadata = _probe(context, run.label, stage, todo[: stage.probe_samples], store)
-        todo = todo[stage.probe_samples :]
-    for batch in stage.generate(todo):
-        store(batch)
-    removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, stage.wanted)
+    for stage, todo in zip(stages, todos, strict=True):
+        if stage.probe is not None and todo and not stored:
+            probe_metadata = _probe(context, run.label, stage, todo[: stage.probe_samples], partial(store, stage))
+            todo = todo[stage.probe_samples :]
+        for batch in stage.generate(todo):
+            store(stage, batch)
+    wanted = {key for stage in stages for key in stage.wanted}
+    removed = generation_store.remove_all_but(run.store, run.lease, table, model_key, night, wanted)
     outcomes = generation_store.drop_reasons(run.store, table, model_key, night)
     return {
-        **_progress_metadata(engine, progress, len(stage.samples), removed, table, outcomes),
+        **_progress_metadata(stages, progress, len(wanted), removed, table, outcomes),
         **probe_metadata,
-        "preview": dg.MetadataValue.md(markdown_table(preview, stage.preview_columns)),
+        "preview": dg.MetadataValue.md(markdown_table(preview, stages[0].preview_columns)),
     }
 
 
@@ -247,7 +277,7 @@ def _probe(context, label: str, stage: GenerationStage, first: list, store) -> d
 
 
 def _progress_metadata(
-    engine: GenerationEngine,
+    stages: list[GenerationStage],
     progress: GenerationProgress,
     planned: int,
     removed: int,
@@ -266,7 +296,7 @@ def _progress_metadata(
         "seconds": dg.MetadataValue.float(round(progress.elapsed_s, 2)),
         "kept": dg.MetadataValue.int(outcomes.get("kept", 0)),
         "drop_reasons": dg.MetadataValue.json({reason: n for reason, n in outcomes.items() if reason != "kept"}),
-        "engine": dg.MetadataValue.text(engine.engine_name),
-        "generator": dg.MetadataValue.text(engine.model_name),
+        "engine": dg.MetadataValue.text(", ".join(dict.fromkeys(stage.engine.engine_name for stage in stages))),
+        "generator": dg.MetadataValue.text(", ".join(dict.fromkeys(stage.engine.model_name for stage in stages))),
         "table": dg.MetadataValue.text(table),
     }

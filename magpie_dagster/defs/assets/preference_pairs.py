@@ -1,5 +1,6 @@
-"""Preference pairs for the night's curated instructions: k responses from their own generator, scored by the
-catalogue's reward (a reward model, or the judge's score); chosen = best, rejected = worst."""
+"""Preference pairs for the night's curated instructions: k responses from the model that answered each, or the
+answers of an entry's responders against each other, scored by the catalogue's reward (a reward model, or the
+judge's score); chosen = best, rejected = worst."""
 
 import datetime as dt
 from functools import partial
@@ -17,7 +18,13 @@ from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.judge_config import RewardModelEntry
 from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.judging.tags import TAGS
-from magpie_dagster.domain.preference import Score, draw_pairs, preference_seed, sample_requests
+from magpie_dagster.domain.preference import (
+    Score,
+    answers_by_instruction,
+    draw_pairs,
+    preference_seed,
+    sample_requests,
+)
 from magpie_dagster.storage import curation_store
 from magpie_dagster.storage.rows import preference_pair_row
 
@@ -30,8 +37,9 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
         kinds={"duckdb", "python"},
         pool=ENGINE_POOL,
         description=(
-            "For curated instructions: k responses sampled from their own generator, scored by the catalogue's "
-            "reward (reward model or judge score); chosen = best, rejected = worst, ties skipped and counted. "
+            "For curated instructions: k responses sampled from the model that answered, or (across_responders) "
+            "the responders' answers, scored by the catalogue's reward (reward model or judge score); chosen = "
+            "best, rejected = worst, ties skipped and counted. "
             "Table `preference_pairs`. Empty unless the catalogue has a `preference` section."
         ),
     )
@@ -47,20 +55,24 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
         with stage_run(context, warehouse) as run:
             if settings is not None:
                 subset = curation_store.curated_subset(run.store, night, catalogue.catalogue.model_keys)
-                if settings.max_instructions:
-                    subset = subset.head(settings.max_instructions)
                 meter = partial(metered, context, run)
                 score, reward_model = _scorer(catalogue.catalogue, engines, meter)
+                if settings.across_responders:
+                    candidates, sampler = answers_by_instruction(subset.iter_rows(named=True)), _their_answers
+                else:
+                    candidates = list(subset.iter_rows(named=True))
+                    sampler = _sampler(catalogue.catalogue, engines, settings, night, meter)
+                candidates = candidates[: settings.max_instructions]
                 drawn = draw_pairs(
-                    subset.iter_rows(named=True),
-                    _sampler(catalogue.catalogue, engines, settings, night, meter),
+                    candidates,
+                    sampler,
                     score,
                     settings.min_margin,
                     lambda done, tied: context.log.info(
-                        f"[{night}] preference pairs: {done}/{subset.height} scored, {tied} ties"
+                        f"[{night}] preference pairs: {done}/{len(candidates)} scored, {tied} ties"
                     ),
                 )
-                rows = [preference_pair_row(pair, row["model"], reward_model) for row, pair in drawn.pairs]
+                rows = [preference_pair_row(pair, row, reward_model) for row, pair in drawn.pairs]
                 ties, scored = drawn.ties, drawn.scored
             curation_store.replace_preference_pairs(run.store, run.lease, night, rows, ties)
         return dg.MaterializeResult(
@@ -75,24 +87,29 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
     return preference_pairs
 
 
+def _their_answers(group: dict) -> list[str]:
+    """Across responders: the answers are those the responders gave; nothing is sampled."""
+    return group["responses"]
+
+
 def _sampler(catalogue: Catalogue, engines: EngineResource, settings: PreferenceSettings, night: dt.date, meter):
-    """Samples k responses to a curated row from its own generator; chat formats are derived once per model.
+    """Samples k responses to a curated row from the model that wrote it; chat formats are derived once per model.
 
     `meter(engine, label, price, model, date)`: the engine with its calls in the cost ledger, charged to the
     row's own partition."""
     formats: dict[tuple[str, dt.date], object] = {}
 
     def sample(row) -> list[str]:
-        entry = catalogue.entry(row["model"])
+        entry = catalogue.entry(row["response_model"])
         engine = meter(engines.engine_for(entry), entry.key, entry.price, row["model"], row["partition_date"])
-        key = (row["model"], row["partition_date"])
+        key = (entry.key, row["partition_date"])
         if key not in formats:
             formats[key] = chat_format_for(entry, engine, row["partition_date"])
         chat_format = formats[key]
         requests = sample_requests(
             chat_format.response_prompt(row["instruction"]),
             settings.samples,
-            settings.sampling.to_params(chat_format.stop_strings),
+            settings.sampling.to_params(chat_format.answer_stop_strings),
             preference_seed(row["conversation_id"], night),
         )
         return [completion.text.strip() for completion in engine.complete(requests)]

@@ -68,15 +68,17 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         model_key, partition_date = model_and_date(context)
         judging = catalogue.catalogue.judging
         with stage_run(context, warehouse) as run:
-            rows = tag_store.judging_inputs(run.store, model_key, partition_date)
-            items = [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
+            items = _items(tag_store.judging_inputs(run.store, model_key, partition_date))
+            answers = _items(tag_store.answered_inputs(run.store, model_key, partition_date))
 
             def open_judge(label: str, connection) -> GenerationEngine:
                 engine = engines.engine_named(label, connection)
                 return metered(context, run, engine, label, connection.price, model_key, partition_date)
 
             stats = [
-                _run_tagger(context, run, tagger, items, model_key, partition_date)
+                _run_tagger(
+                    context, run, tagger, answers if tagger.version.uses_response else items, model_key, partition_date
+                )
                 for tagger in taggers(judging, open_judge, engines.reward_model)
             ]
             outcomes = tag_store.tag_outcomes(run.store, model_key, partition_date)
@@ -119,8 +121,12 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
     return instruction_tags
 
 
+def _items(rows: list[dict]) -> list[JudgeItem]:
+    return [JudgeItem(row["conversation_id"], row["instruction"], row["response"]) for row in rows]
+
+
 def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partition_date) -> TagStats:
-    """Judges what is not cached yet, one stored batch at a time."""
+    """`items`: the partition's instructions, or for response-level tags (safety, reward) each of its answers."""
     version = tagger.version
     stats = TagStats(version.tag, version.judge_model, version.prompt_version)
     current = [i.conversation_id for i in items]

@@ -28,6 +28,13 @@ class ChatFormat:
     stop_strings: tuple[str, ...]
     supports_system_prompt: bool
     reference_pre_query: str | None = None
+    answer_stops: tuple[str, ...] | None = None  # where answers end, when not where a user turn ends (harmony)
+
+    @property
+    def answer_stop_strings(self) -> tuple[str, ...]:
+        """Stops for answers: gpt-oss's answers hold several messages (`<|end|>` between them) and end at
+        `<|return|>`; every other family's answers end where its user turns do."""
+        return self.answer_stops or self.stop_strings
 
     @classmethod
     def from_family(cls, name: str, *, pinned_date: dt.date) -> ChatFormat:
@@ -40,6 +47,7 @@ class ChatFormat:
             stop_strings=unique_in_order([*family.stop_strings, *derive_stop_strings(template, pinned_date)]),
             supports_system_prompt=accepts_system_turn(template, pinned_date),
             reference_pre_query=family.reference_pre_query,
+            answer_stops=family.answer_stops,
         )
 
     @classmethod

@@ -19,6 +19,10 @@ PHI3_STOPS = ("</s>", "<|endoftext|>", "<|user|>", "<|assistant|>", "<|system|>"
 GEMMA2_STOPS = ("<eos>", "<bos>", "<end_of_turn>")
 PHI4_STOPS = ("<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|endoftext|>")
 MISTRAL_STOPS = ("<s>", "</s>", "[INST]", "[/INST]")
+# gpt-oss (harmony): a user turn ends at <|end|>; an answer is an analysis message and a final one, ending at
+# <|return|> (or <|call|> for a tool call).
+HARMONY_STOPS = ("<|end|>", "<|start|>", "<|return|>", "<|call|>", "<|channel|>", "<|message|>")
+HARMONY_ANSWER_STOPS = ("<|return|>", "<|call|>")
 DEEPSEEK_STOPS = ("<｜end▁of▁sentence｜>", "<｜begin▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>")
 
 
@@ -31,6 +35,7 @@ class Family:
     stop_strings: tuple[str, ...]
     reference_pre_query: str | None = None
     render_options: tuple[tuple[str, object], ...] = ()
+    answer_stops: tuple[str, ...] | None = None  # see `ChatFormat.answer_stop_strings`
 
     def model_template(self) -> ModelChatTemplate:
         source = files("magpie_dagster.domain.chat_templates").joinpath("official", self.template_file)
@@ -88,6 +93,10 @@ FAMILIES: dict[str, Family] = {
             CHATML_STOPS,
             "<|startoftext|><|im_start|>user\n",
         ),
+        Family(
+            "gpt-oss", "gpt-oss.jinja", "<|startoftext|>", "<|return|>", HARMONY_STOPS,
+            answer_stops=HARMONY_ANSWER_STOPS,
+        ),  # fmt: skip
         Family(
             "deepseek-r1",
             "deepseek-r1.jinja",

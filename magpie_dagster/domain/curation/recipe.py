@@ -61,6 +61,8 @@ def apply_recipe(recipe: Recipe, rows: pl.DataFrame, targets: Mapping[str, int] 
     """`targets`: model -> the most rows to keep of it (its night's row target), the best ones."""
     targets = targets or {}
     frame = rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias(DROP_REASON))
+    if "instruction_id" not in frame.columns:  # one answer per instruction: the row is the instruction's
+        frame = frame.with_columns(pl.col("conversation_id").alias("instruction_id"))
     skipped: dict[str, str] = {}
     shuffle_seed: int | None = None
     for rule in recipe.rules:

@@ -66,7 +66,8 @@ class Above(_Rule):
 
 
 class FirstOfGroup(_Rule):
-    """Keep one row per near-duplicate group: the row that is its own `min_similar_conversation_id`."""
+    """Keep one instruction per near-duplicate group: the one that is its own `min_similar_conversation_id` (with
+    every answer to it, when several models answer)."""
 
     rule: Literal["first_of_group"]
 
@@ -77,7 +78,7 @@ class FirstOfGroup(_Rule):
         return ("min_similar_conversation_id",)
 
     def keep(self) -> pl.Expr:
-        return pl.col("conversation_id") == pl.col("min_similar_conversation_id")
+        return pl.col("instruction_id") == pl.col("min_similar_conversation_id")
 
 
 class NotEndingWith(_Rule):
@@ -134,6 +135,23 @@ class AllowValues(_Rule):
     def keep(self) -> pl.Expr:
         inside = pl.col(self.column).is_in(list(self.values))
         return ~inside if self.exclude else inside
+
+
+class RequireReasoning(_Rule):
+    """Keep rows whose answer follows a closed reasoning block (for reasoning models: a row without one skipped or
+    never finished its thinking). Never skipped: a night without any reasoning keeps no row."""
+
+    rule: Literal["require_reasoning"]
+
+    def name(self) -> str:
+        return "no_closed_reasoning"
+
+    def columns(self) -> tuple[str, ...]:
+        return ()
+
+    def keep(self) -> pl.Expr:
+        answered = pl.col("response").str.strip_chars().str.len_chars() > 0
+        return pl.col("reasoning_closed").fill_null(False) & answered
 
 
 class CategoryCap(_Rule):
@@ -237,6 +255,7 @@ Rule = Annotated[
     | NotEndingWith
     | Length
     | AllowValues
+    | RequireReasoning
     | CategoryCap
     | CategoryShares
     | Longest
@@ -244,4 +263,4 @@ Rule = Annotated[
     | NeedsUnavailable,
     Field(discriminator="rule"),
 ]
-ROW_FILTERS = (MinLabel, Above, FirstOfGroup, NotEndingWith, Length, AllowValues)
+ROW_FILTERS = (MinLabel, Above, FirstOfGroup, NotEndingWith, Length, AllowValues, RequireReasoning)

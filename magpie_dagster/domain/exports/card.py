@@ -100,6 +100,8 @@ def write_card(
             "### Rules skipped\n\n" + "\n".join(f"- `{rule}`: {why}" for rule, why in skipped_rules.items()) + "\n"
         )
     sections += [_table(f"Kept rows by {column}", _counts(subset, column)) for column in _DISTRIBUTIONS]
+    if "response_model" in subset.columns and subset["response_model"].n_unique() > 1:  # responders
+        sections.append(_table("Kept rows by response_model", _counts(subset, "response_model")))
     path = directory / CARD
     path.write_text("\n".join(sections), encoding="utf-8")
     _figure(subset, directory / FIGURE)

@@ -14,11 +14,38 @@ SHAREGPT = "sharegpt.jsonl"
 OPENAI_MESSAGES = "messages.jsonl"
 PARQUET = "curated.parquet"
 PREFERENCE = "preference_pairs.jsonl"
-TAG_COLUMNS = ("model", "task_category", "difficulty", "input_quality", "language", "instruct_reward")
+TAG_COLUMNS = (
+    "model", "response_model", "task_category", "difficulty", "input_quality", "language", "instruct_reward"
+)
+REASONING_COLUMNS = ("reasoning", "reasoning_closed")
 
 
 def _tags(frame: pl.DataFrame) -> list[str]:
-    return [column for column in TAG_COLUMNS if column in frame.columns]
+    """The fields beside the conversation: the tags a trainer may filter on, and `reasoning` when kept as a field."""
+    return [column for column in (*TAG_COLUMNS, "reasoning") if column in frame.columns]
+
+
+def with_reasoning(frame: pl.DataFrame, mode: str) -> pl.DataFrame:
+    """The subset as the exports carry reasoning (`ExportSettings.reasoning`): `field` keeps the `reasoning`
+    column (every file writes it); `inline` writes it into the first answer as a `<think>` block; `omit` drops it."""
+    if mode == "field" or "reasoning" not in frame.columns:
+        return frame
+    if mode == "inline":
+        frame = frame.with_columns(
+            pl.struct("conversations", "reasoning")
+            .map_elements(_inline, return_dtype=frame.schema["conversations"])
+            .alias("conversations")
+        )
+    return frame.drop([column for column in REASONING_COLUMNS if column in frame.columns])
+
+
+def _inline(row: dict) -> list[dict]:
+    turns = [dict(turn) for turn in row["conversations"]]
+    if row["reasoning"]:
+        first = next((turn for turn in turns if turn["from"] == "gpt"), None)
+        if first is not None:
+            first["value"] = f"<think>\n{row['reasoning']}\n</think>\n\n{first['value']}"
+    return turns
 
 
 def write_sharegpt(frame: pl.DataFrame, path: Path) -> Path:
@@ -50,6 +77,7 @@ def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
 def write_preference_pairs(frame: pl.DataFrame, path: Path) -> Path:
     """`chosen` / `rejected`: [{role, content}] messages, with every response and its reward."""
     columns = ["conversation_id", "instruction", "responses", "rewards", "chosen", "rejected",
-               "chosen_reward", "rejected_reward", "reward_model"]
+               "chosen_reward", "rejected_reward", "reward_model", "response_models", "chosen_model",
+               "rejected_model"]
     frame.select([column for column in columns if column in frame.columns]).write_ndjson(path)
     return path

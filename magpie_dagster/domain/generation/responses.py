@@ -3,7 +3,8 @@
 Turn k+1's instruction is sampled from the rendered conversation plus the next user header, with the same
 steering system prompt as turn 1; responses are rendered with the template's own default system turn, so
 steering shapes what users ask, not how the assistant is told to answer. Work is batched across
-conversations, one turn at a time, so engines see full batches.
+conversations, one turn at a time, so engines see full batches. A reasoning model's first-turn reasoning is
+stored apart from its answer (`reasoning.py`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from magpie_dagster.domain.chat_templates import ChatFormat, Message
 from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
-from magpie_dagster.domain.generation.sampling_plan import sample_seed
+from magpie_dagster.domain.generation.reasoning import split_reasoning
+from magpie_dagster.domain.generation.sampling_plan import answer_id, sample_seed
 from magpie_dagster.domain.generation.sanitise import drop_reason as instruction_drop_reason
 from magpie_dagster.domain.generation.sanitise import sanitise_instruction
 from magpie_dagster.domain.repetition import loops
@@ -32,11 +34,15 @@ class KeptInstruction:
 
 @dataclass(frozen=True)
 class ResponseRecord:
-    conversation_id: str
+    conversation_id: str  # the answer's id (`sampling_plan.answer_id`)
+    instruction_id: str
+    response_model: str
     model: str
     partition_date: dt.date
     instruction: str
     response: str
+    reasoning: str | None
+    reasoning_closed: bool | None
     conversations: tuple[dict[str, str], ...]
     turns: int
     turn_stop_reason: str | None
@@ -61,6 +67,8 @@ class _Conversation:
     messages: list[Message]
     first_prompt: str = ""
     first_finish_reason: str = "stop"
+    reasoning: str | None = None
+    reasoning_closed: bool | None = None
     drop_reason: str | None = None
     turn_stop_reason: str | None = None
     prompt_tokens: int = 0
@@ -73,26 +81,43 @@ class _Conversation:
         self.completion_tokens += completion.completion_tokens
 
 
-def response_drop_reason(completion: Completion) -> str | None:
-    """Why a response is not usable; a loop is named before the max_tokens it usually runs into."""
+def response_drop_reason(completion: Completion, answer: str | None = None) -> str | None:
+    """Why a response is not usable; a loop is named before the max_tokens it usually runs into. `answer`: the
+    text after any reasoning (empty when the reasoning never ended)."""
     if loops(completion.text):
         return "looping"
     if completion.finish_reason == "length":
         return "truncated"
-    if not completion.text.strip():
+    if not (completion.text if answer is None else answer).strip():
         return "empty"
     return None
 
 
 @dataclass(frozen=True)
 class ResponseSettings:
-    """How one partition's conversations are generated, besides the instructions themselves."""
+    """How one partition's conversations are generated, besides the instructions themselves.
+
+    `responder`: the catalogue key answering (the partition's own model when empty); its sampling is given here,
+    its chat format and engine to `generate_responses`."""
 
     model_key: str
     partition_date: dt.date
     response_sampling: Sampling
     instruction_sampling: Sampling
     turns: int = 1
+    responder: str = ""
+
+    @property
+    def answered_by(self) -> str:
+        return self.responder or self.model_key
+
+    def answer_id(self, kept: KeptInstruction) -> str:
+        return answer_id(kept.conversation_id, self.answered_by, self.model_key)
+
+    def seed(self, kept: KeptInstruction, purpose: str) -> int:
+        """Another responder's answers get their own seeds; the model's own keep the seeds they always had."""
+        suffix = "" if self.answered_by == self.model_key else f"@{self.answered_by}"
+        return sample_seed(self.model_key, self.partition_date, kept.sample_index, purpose + suffix)
 
 
 def response_fingerprints(
@@ -101,8 +126,8 @@ def response_fingerprints(
     instructions: Sequence[KeptInstruction],
     settings: ResponseSettings,
 ) -> dict[str, str]:
-    """conversation_id -> what its conversation would be generated from now (see `domain.fingerprint`)."""
-    return {kept.conversation_id: _fingerprint(engine, chat_format, kept, settings) for kept in instructions}
+    """answer id -> what its conversation would be generated from now (see `domain.fingerprint`)."""
+    return {settings.answer_id(kept): _fingerprint(engine, chat_format, kept, settings) for kept in instructions}
 
 
 def _fingerprint(engine, chat_format, kept: KeptInstruction, settings: ResponseSettings) -> str:
@@ -113,9 +138,9 @@ def _fingerprint(engine, chat_format, kept: KeptInstruction, settings: ResponseS
         engine.model_name,
         chat_format.response_prompt(instruction=kept.instruction),
         kept.system_prompt,
-        (settings.response_sampling.to_params(stops), follow_up),
+        (settings.response_sampling.to_params(chat_format.answer_stop_strings), follow_up),
         settings.turns,
-        sample_seed(settings.model_key, settings.partition_date, kept.sample_index, "response_1"),
+        settings.seed(kept, "response_1"),
     )
 
 
@@ -127,43 +152,23 @@ def generate_responses(
     batch_size: int = 16,
 ) -> Iterator[list[ResponseRecord]]:
     """Yields one list of finished conversations per batch of `batch_size` instructions."""
-    model_key, partition_date, turns = settings.model_key, settings.partition_date, settings.turns
-    response_sampling = settings.response_sampling
-    stops = chat_format.stop_strings
-    response_params = response_sampling.to_params(stops)
-    instruction_params = settings.instruction_sampling.to_params(stops)
+    answer_params = settings.response_sampling.to_params(chat_format.answer_stop_strings)
+    instruction_params = settings.instruction_sampling.to_params(chat_format.stop_strings)
     for start in range(0, len(instructions), batch_size):
         conversations = [
             _Conversation(kept=kept, messages=[Message(role="user", content=kept.instruction)])
             for kept in instructions[start : start + batch_size]
         ]
-        for turn in range(1, turns + 1):
-            _answer_turn(engine, chat_format, conversations, turn, response_params, model_key, partition_date)
-            if turn < turns:
-                _ask_next(
-                    engine,
-                    chat_format,
-                    conversations,
-                    turn + 1,
-                    instruction_params,
-                    model_key,
-                    partition_date,
-                )
+        for turn in range(1, settings.turns + 1):
+            _answer_turn(engine, chat_format, conversations, turn, answer_params, settings)
+            if turn < settings.turns:
+                _ask_next(engine, chat_format, conversations, turn + 1, instruction_params, settings)
         yield [
-            _to_record(
-                conversation,
-                model_key,
-                partition_date,
-                response_sampling,
-                stops,
-                engine,
-                _fingerprint(engine, chat_format, conversation.kept, settings),
-            )
-            for conversation in conversations
+            _to_record(conversation, settings, chat_format, engine) for conversation in conversations
         ]
 
 
-def _answer_turn(engine, chat_format, conversations, turn, params, model_key, partition_date) -> None:
+def _answer_turn(engine, chat_format, conversations, turn, params, settings: ResponseSettings) -> None:
     active = [conversation for conversation in conversations if conversation.active]
     prompts = [
         chat_format.response_prompt(
@@ -173,32 +178,31 @@ def _answer_turn(engine, chat_format, conversations, turn, params, model_key, pa
         for conversation in active
     ]
     requests = [
-        CompletionRequest(
-            prompt=prompt,
-            sampling=params,
-            seed=sample_seed(model_key, partition_date, conversation.kept.sample_index, f"response_{turn}"),
-        )
+        CompletionRequest(prompt=prompt, sampling=params, seed=settings.seed(conversation.kept, f"response_{turn}"))
         for prompt, conversation in zip(prompts, active, strict=True)
     ]
     for conversation, prompt, completion in zip(active, prompts, engine.complete(requests), strict=True):
         conversation.count(completion)
-        problem = response_drop_reason(completion)
+        answer = split_reasoning(completion.text, prompt, completion.reasoning)
+        problem = response_drop_reason(completion, answer.response)
         if turn == 1:
             conversation.first_prompt = prompt
             conversation.first_finish_reason = completion.finish_reason
             conversation.drop_reason = problem
+            conversation.reasoning, conversation.reasoning_closed = answer.reasoning, answer.reasoning_closed
         elif problem:
             conversation.messages.pop()
             conversation.turn_stop_reason = f"response_{turn}_{problem}"
             conversation.active = False
             continue
-        conversation.messages.append(Message(role="assistant", content=completion.text.strip()))
-        conversation.responses.append(completion.text.strip())
+        # Later turns see the answer only, as reasoning models' own chat templates drop past reasoning.
+        conversation.messages.append(Message(role="assistant", content=answer.response))
+        conversation.responses.append(answer.response)
         if problem:
             conversation.active = False
 
 
-def _ask_next(engine, chat_format, conversations, turn, params, model_key, partition_date) -> None:
+def _ask_next(engine, chat_format, conversations, turn, params, settings: ResponseSettings) -> None:
     active = [conversation for conversation in conversations if conversation.active]
     requests = [
         CompletionRequest(
@@ -206,7 +210,7 @@ def _ask_next(engine, chat_format, conversations, turn, params, model_key, parti
                 system_prompt=conversation.kept.system_prompt, history=conversation.messages
             ),
             sampling=params,
-            seed=sample_seed(model_key, partition_date, conversation.kept.sample_index, f"instruction_{turn}"),
+            seed=settings.seed(conversation.kept, f"instruction_{turn}"),
         )
         for conversation in active
     ]
@@ -223,17 +227,22 @@ def _ask_next(engine, chat_format, conversations, turn, params, model_key, parti
             conversation.messages.append(Message(role="user", content=sanitised.text))
 
 
-def _to_record(conversation, model_key, partition_date, sampling, stops, engine, row_fingerprint) -> ResponseRecord:
+def _to_record(conversation, settings: ResponseSettings, chat_format, engine) -> ResponseRecord:
+    sampling = settings.response_sampling
     sharegpt = tuple(
         {"from": "human" if message.role == "user" else "gpt", "value": message.content}
         for message in conversation.messages
     )
     return ResponseRecord(
-        conversation_id=conversation.kept.conversation_id,
-        model=model_key,
-        partition_date=partition_date,
+        conversation_id=settings.answer_id(conversation.kept),
+        instruction_id=conversation.kept.conversation_id,
+        response_model=settings.answered_by,
+        model=settings.model_key,
+        partition_date=settings.partition_date,
         instruction=conversation.kept.instruction,
         response=conversation.responses[0] if conversation.responses else "",
+        reasoning=conversation.reasoning,
+        reasoning_closed=conversation.reasoning_closed,
         conversations=sharegpt,
         turns=len(conversation.responses),
         turn_stop_reason=conversation.turn_stop_reason,
@@ -244,10 +253,10 @@ def _to_record(conversation, model_key, partition_date, sampling, stops, engine,
         top_p=sampling.top_p,
         repetition_penalty=sampling.repetition_penalty,
         max_tokens=sampling.max_tokens,
-        stop_tokens=stops,
+        stop_tokens=chat_format.answer_stop_strings,
         output_generator=engine.model_name,
         engine=engine.engine_name,
         prompt_tokens=conversation.prompt_tokens,
         completion_tokens=conversation.completion_tokens,
-        fingerprint=row_fingerprint,
+        fingerprint=_fingerprint(engine, chat_format, conversation.kept, settings),
     )

@@ -36,6 +36,14 @@ def conversation_id(model_key: str, partition_date: dt.date, index: int) -> str:
     return str(uuid.uuid5(_CONVERSATION_NAMESPACE, f"{model_key}/{partition_date.isoformat()}/{index}"))
 
 
+def answer_id(instruction_id: str, responder: str, model_key: str) -> str:
+    """The conversation id of `responder`'s answer to an instruction: the instruction's own id when the model that
+    wrote it answers, so a night without responders keeps one id per row."""
+    if responder == model_key:
+        return instruction_id
+    return str(uuid.uuid5(_CONVERSATION_NAMESPACE, f"{instruction_id}/answered-by/{responder}"))
+
+
 def sample_seed(model_key: str, partition_date: dt.date, index: int, purpose: str = "instruction") -> int:
     return derived_seed(purpose, model_key, partition_date.isoformat(), index)
 
