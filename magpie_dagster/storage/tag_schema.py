@@ -35,10 +35,21 @@ CREATE TABLE IF NOT EXISTS {JUDGEMENTS} (
 """
 
 
-def _tag(alias: str, tag: str) -> str:
-    return f"""LEFT JOIN {JUDGEMENTS} {alias} ON {alias}.conversation_id = i.conversation_id
-        AND {alias}.model = i.model AND {alias}.partition_date = i.partition_date
+def _tag(alias: str, tag: str, row: str = "i") -> str:
+    """Joins the successful judgement of `tag` for each row of `row` (an instruction, or an answer)."""
+    return f"""LEFT JOIN {JUDGEMENTS} {alias} ON {alias}.conversation_id = {row}.conversation_id
+        AND {alias}.model = {row}.model AND {alias}.partition_date = {row}.partition_date
         AND {alias}.tag = '{tag}' AND {alias}.status = 'ok'"""
+
+
+def _answer_columns(safety: str, reward: str) -> str:
+    """The response-level tags' columns, from the safety and reward judgements joined as `safety` and `reward`."""
+    return f"""
+    {safety}.fields::JSON ->> 'safety' AS safety,
+    from_json({safety}.fields::JSON -> 'safety_categories', '["VARCHAR"]') AS safety_categories,
+    {safety}.judge_model AS safety_generator,
+    CAST({reward}.fields::JSON ->> 'instruct_reward' AS DOUBLE) AS instruct_reward,
+    {reward}.judge_model AS reward_model"""
 
 
 INSTRUCTION_TAGS_DDL = f"""
@@ -55,12 +66,7 @@ SELECT
     c.fields::JSON ->> 'task_category' AS task_category,
     from_json(c.fields::JSON -> 'other_task_category', '["VARCHAR"]') AS other_task_category,
     c.judge_model AS task_category_generator,
-    l.fields::JSON ->> 'language' AS language,
-    s.fields::JSON ->> 'safety' AS safety,
-    from_json(s.fields::JSON -> 'safety_categories', '["VARCHAR"]') AS safety_categories,
-    s.judge_model AS safety_generator,
-    CAST(r.fields::JSON ->> 'instruct_reward' AS DOUBLE) AS instruct_reward,
-    r.judge_model AS reward_model,
+    l.fields::JSON ->> 'language' AS language,{_answer_columns("s", "r")},
     coalesce((SELECT list(f.tag ORDER BY f.tag) FROM {JUDGEMENTS} f
         WHERE f.conversation_id = i.conversation_id AND f.model = i.model
         AND f.partition_date = i.partition_date AND f.status = 'failed'), []::VARCHAR[]) AS failed_tags
@@ -75,23 +81,12 @@ WHERE i.drop_reason IS NULL
 """
 
 
-def _answer_tag(alias: str, tag: str) -> str:
-    return f"""LEFT JOIN {JUDGEMENTS} {alias} ON {alias}.conversation_id = r.conversation_id
-        AND {alias}.model = r.model AND {alias}.partition_date = r.partition_date
-        AND {alias}.tag = '{tag}' AND {alias}.status = 'ok'"""
-
-
 ANSWER_TAGS_DDL = f"""
 CREATE OR REPLACE VIEW {ANSWER_TAGS_VIEW} AS
 SELECT
-    r.conversation_id, r.instruction_id, r.response_model, r.model, r.partition_date,
-    s.fields::JSON ->> 'safety' AS safety,
-    from_json(s.fields::JSON -> 'safety_categories', '["VARCHAR"]') AS safety_categories,
-    s.judge_model AS safety_generator,
-    CAST(w.fields::JSON ->> 'instruct_reward' AS DOUBLE) AS instruct_reward,
-    w.judge_model AS reward_model
+    r.conversation_id, r.instruction_id, r.response_model, r.model, r.partition_date,{_answer_columns("s", "w")}
 FROM responses r
-{_answer_tag("s", "safety")}
-{_answer_tag("w", "reward")}
+{_tag("s", "safety", row="r")}
+{_tag("w", "reward", row="r")}
 WHERE r.drop_reason IS NULL
 """
