@@ -56,6 +56,8 @@ def test_a_round_plans_what_the_yield_predicts_with_a_margin():
     assert decide(target, NightSoFar(1, 40, 0, 1000, 0.0)).next_samples == 80
     # a tiny yield cannot ask for more than 8x what was planned
     assert decide(target, NightSoFar(1, 40, 1, 1000, 0.0)).next_samples == 40 + 320
+    # a night stored empty before it had a target: the target x1.25 to start from
+    assert decide(target, NightSoFar(1, 0, 0, 0, 0.0)).next_samples == 125
 
 
 def test_a_night_stops_at_its_target_its_budget_or_its_last_round():

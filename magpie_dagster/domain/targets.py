@@ -97,6 +97,8 @@ def first_round_samples(target: Target, default: int, measured_yield: float | No
 
 
 def _samples_predicted(missing_rows: int, night: NightSoFar) -> int:
+    if night.planned_samples == 0:  # nothing sampled yet (a night stored empty before it had a target)
+        return math.ceil(missing_rows * SAFETY_MARGIN)
     if night.curated == 0:
         return night.planned_samples
     predicted = math.ceil(missing_rows / night.yield_ * SAFETY_MARGIN)
@@ -112,6 +114,8 @@ def _spent(target: Target, night: NightSoFar) -> bool:
 def _affordable_samples(target: Target, night: NightSoFar) -> int | None:
     """New samples the budget left pays for at the spend per sample measured so far (None: no budget set)."""
     limits = []
+    if not night.planned_samples:
+        return None
     if target.max_tokens is not None and night.tokens:
         limits.append((target.max_tokens - night.tokens) / (night.tokens / night.planned_samples))
     if target.max_usd is not None and night.cost_usd:
