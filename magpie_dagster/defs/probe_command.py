@@ -56,4 +56,3 @@ def probe(arguments: argparse.Namespace) -> int:
     report = probe_report(entry.key, chat_format.name, records, entry.probe, entry.instruction_sampling.max_tokens)
     print(report.render())
     return 0 if report.passed else 1
-

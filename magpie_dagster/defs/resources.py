@@ -108,7 +108,6 @@ def api_key_for(label: str, connection: object) -> str | None:
     return value
 
 
-
 def command_api_key(label: str, connection: object) -> str | None:
     """`api_key_for` outside a run (CLI commands): an unset variable is a ValueError the CLI prints."""
     try:

@@ -22,8 +22,8 @@ class PreferencePair:
     rejected: tuple[dict[str, str], ...]
     chosen_reward: float
     rejected_reward: float
-    chosen_index: int = 0  # positions in `responses`
-    rejected_index: int = 0
+    chosen_index: int  # positions in `responses`
+    rejected_index: int
 
 
 def choose_pair(

@@ -113,9 +113,9 @@ def _spent(target: Target, night: NightSoFar) -> bool:
 
 def _affordable_samples(target: Target, night: NightSoFar) -> int | None:
     """New samples the budget left pays for at the spend per sample measured so far (None: no budget set)."""
-    limits = []
     if not night.planned_samples:
         return None
+    limits = []
     if target.max_tokens is not None and night.tokens:
         limits.append((target.max_tokens - night.tokens) / (night.tokens / night.planned_samples))
     if target.max_usd is not None and night.cost_usd:

@@ -20,15 +20,19 @@ def record_call(warehouse: Warehouse, lease: Lease, row: Mapping[str, Any]) -> N
         upsert(connection, ENGINE_CALLS, typed_batch(connection, ENGINE_CALLS, [row]))
 
 
-def partition_spend(warehouse: Warehouse, model: str, partition_date: dt.date, stage: str) -> dict[str, Any]:
-    """What a stage of a partition has spent over every attempt: calls, failed calls, attempts, tokens, time, money."""
+def partition_spend(
+    warehouse: Warehouse, model: str, partition_date: dt.date, stage: str | None = None
+) -> dict[str, Any]:
+    """What a stage of a partition (every stage when `stage` is None) has spent over every attempt: calls, failed
+    calls, attempts, tokens, time, money."""
     with warehouse.connect(read_only=True) as connection:
         [row] = dict_rows(
             connection.execute(
                 f"""
-                SELECT {SPEND_COLUMNS} FROM {ENGINE_CALLS} WHERE model = ? AND partition_date = ? AND stage = ?
+                SELECT {SPEND_COLUMNS} FROM {ENGINE_CALLS}
+                WHERE model = ? AND partition_date = ? AND (? IS NULL OR stage = ?)
                 """,
-                [model, partition_date, stage],
+                [model, partition_date, stage, stage],
             )
         )
     return row

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from magpie_dagster.domain.curation.selection import BEYOND_TARGET
-from magpie_dagster.storage.cost_schema import ENGINE_CALLS
 from magpie_dagster.storage.curation_schema import CURATED
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.round_schema import NIGHT_ROUNDS
@@ -95,8 +94,8 @@ def open_rounds(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> 
 
 
 def night_so_far(warehouse: Warehouse, model: str, night: dt.date) -> dict[str, Any]:
-    """What the model's night holds now: samples stored, rows curation kept (before and after the target's cut),
-    and what every stage spent over every attempt."""
+    """What the model's night holds now: samples stored, and rows curation kept (before and after the target's
+    cut). What it spent is `cost_store.partition_spend`."""
     with warehouse.connect(read_only=True) as connection:
         [row] = dict_rows(
             connection.execute(
@@ -107,11 +106,7 @@ def night_so_far(warehouse: Warehouse, model: str, night: dt.date) -> dict[str, 
                     (SELECT count(*) FROM {CURATED} WHERE model = $model AND night = $night
                         AND (drop_reason IS NULL OR drop_reason = $beyond)) AS curated,
                     (SELECT count(*) FROM {CURATED} WHERE model = $model AND night = $night AND drop_reason IS NULL)
-                        AS kept,
-                    (SELECT coalesce(sum(prompt_tokens + completion_tokens), 0) FROM {ENGINE_CALLS}
-                        WHERE model = $model AND partition_date = $night) AS tokens,
-                    (SELECT coalesce(sum(cost_usd), 0) FROM {ENGINE_CALLS}
-                        WHERE model = $model AND partition_date = $night) AS cost_usd
+                        AS kept
                 """,
                 {"model": model, "night": night, "beyond": BEYOND_TARGET},
             )

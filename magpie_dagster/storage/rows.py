@@ -98,7 +98,7 @@ def judgement_row(
 
 def preference_pair_row(pair: PreferencePair, row: Mapping[str, Any], reward_model: str) -> dict[str, Any]:
     """`row`: the curated row (or, across responders, the instruction's group) the pair was drawn for."""
-    models = list(row.get("response_models") or [row.get("response_model") or row["model"]] * len(pair.responses))
+    models = list(row.get("response_models") or [row["response_model"]] * len(pair.responses))
     return {
         "conversation_id": pair.conversation_id,
         "model": row["model"],

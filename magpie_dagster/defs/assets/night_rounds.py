@@ -9,7 +9,7 @@ from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.resources import CatalogueResource, WarehouseResource
 from magpie_dagster.domain.curation.selection import shares_reached
 from magpie_dagster.domain.targets import NightSoFar, close_round
-from magpie_dagster.storage import curation_store, round_store
+from magpie_dagster.storage import cost_store, curation_store, round_store
 
 ROUND_COLUMNS = [
     "model", "round", "planned_samples", "curated", "kept", "target_rows", "yield", "tokens", "cost_usd", "stop_reason"
@@ -36,15 +36,15 @@ def build_night_rounds(
         night = night_of(context)
         settings = catalogue.catalogue
         shares = settings.curation.resolved().task_category_shares
+        targets = {key: target for key in settings.model_keys if (target := settings.target_of(key))}
         closed, waiting = [], {}
         with stage_run(context, warehouse) as run:
-            kept_rows = curation_store.curated_subset(run.store, night, settings.model_keys)
-            reached = shares_reached(kept_rows)
-            for key, target in ((key, settings.target_of(key)) for key in settings.model_keys):
-                if target is None:
-                    continue
+            # The night's kept rows (a join over every stage) are read only when some model has a target.
+            reached = shares_reached(curation_store.curated_subset(run.store, night, list(targets))) if targets else {}
+            for key, target in targets.items():
                 planned = round_store.rounds(run.store, key, night)
                 so_far = round_store.night_so_far(run.store, key, night)
+                spent = cost_store.partition_spend(run.store, key, night)
                 latest = planned[-1] if planned else _round_one(key, night, so_far["stored_samples"])
                 if so_far["stored_samples"] < latest["planned_samples"]:
                     waiting[key] = f"round {latest['round']} is planned but not generated yet"
@@ -53,8 +53,8 @@ def build_night_rounds(
                     target,
                     latest,
                     NightSoFar(
-                        latest["round"], latest["planned_samples"], so_far["curated"], so_far["tokens"],
-                        so_far["cost_usd"],
+                        latest["round"], latest["planned_samples"], so_far["curated"],
+                        spent["prompt_tokens"] + spent["completion_tokens"], spent["cost_usd"],
                     ),
                     so_far["kept"],
                     reached.get(key, {}),
