@@ -202,7 +202,7 @@ def _response_stages(
     for responder in catalogue.responders_of(model_key):
         engine, chat_format = open_engine(responder)
         settings = ResponseSettings(
-            entry.key, night, responder.response_sampling, responder.instruction_sampling, entry.turns, responder.key
+            entry.key, night, responder.key, responder.response_sampling, responder.instruction_sampling, entry.turns
         )
         stages.append(
             GenerationStage(

@@ -97,26 +97,22 @@ def response_drop_reason(completion: Completion, answer: str | None = None) -> s
 class ResponseSettings:
     """How one partition's conversations are generated, besides the instructions themselves.
 
-    `responder`: the catalogue key answering (the partition's own model when empty); its sampling is given here,
-    its chat format and engine to `generate_responses`."""
+    `responder`: the catalogue key answering (the partition's own `model_key` when it answers itself); its sampling
+    is given here, its chat format and engine to `generate_responses`."""
 
     model_key: str
     partition_date: dt.date
+    responder: str
     response_sampling: Sampling
     instruction_sampling: Sampling
     turns: int = 1
-    responder: str = ""
-
-    @property
-    def answered_by(self) -> str:
-        return self.responder or self.model_key
 
     def answer_id(self, kept: KeptInstruction) -> str:
-        return answer_id(kept.conversation_id, self.answered_by, self.model_key)
+        return answer_id(kept.conversation_id, self.responder, self.model_key)
 
     def seed(self, kept: KeptInstruction, purpose: str) -> int:
         """Another responder's answers get their own seeds; the model's own keep the seeds they always had."""
-        suffix = "" if self.answered_by == self.model_key else f"@{self.answered_by}"
+        suffix = "" if self.responder == self.model_key else f"@{self.responder}"
         return sample_seed(self.model_key, self.partition_date, kept.sample_index, purpose + suffix)
 
 
@@ -236,7 +232,7 @@ def _to_record(conversation, settings: ResponseSettings, chat_format, engine) ->
     return ResponseRecord(
         conversation_id=settings.answer_id(conversation.kept),
         instruction_id=conversation.kept.conversation_id,
-        response_model=settings.answered_by,
+        response_model=settings.responder,
         model=settings.model_key,
         partition_date=settings.partition_date,
         instruction=conversation.kept.instruction,
