@@ -14,6 +14,7 @@ from magpie_dagster.definitions import defs as lazy_definitions
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION, model_date_key
 from magpie_dagster.defs.schedules import nightly_run_requests
+from magpie_dagster.defs.sensors import NIGHT_AUTOMATION
 
 CATALOGUE = """
 start_date: "2026-11-01"
@@ -38,6 +39,28 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
     crash_sensor = definitions.resolve_sensor_def("native_crash_advice")
     assert crash_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_the_nightly_refresh_runs_by_default_and_the_catalogue_switches_it_off(tmp_path):
+    """`dagster dev` on the project builds tonight with no clicks: the schedule and the automation that curates
+    the night start running; `nightly: false` ships both stopped."""
+    catalogue = tmp_path / "catalogue.yaml"
+    statuses = {}
+    for switch in ("", "nightly: false\n"):
+        catalogue.write_text(CATALOGUE + switch)
+        definitions = build_definitions(catalogue, tmp_path / "w.duckdb")
+        automation = definitions.resolve_sensor_def(NIGHT_AUTOMATION)
+        statuses[switch or "default"] = (
+            definitions.resolve_schedule_def("nightly_magpie").default_status,
+            automation.default_status,
+        )
+    assert statuses == {
+        "default": (dg.DefaultScheduleStatus.RUNNING, dg.DefaultSensorStatus.RUNNING),
+        "nightly: false\n": (dg.DefaultScheduleStatus.STOPPED, dg.DefaultSensorStatus.STOPPED),
+    }
+    repository = build_definitions(catalogue, tmp_path / "w.duckdb").get_repository_def()
+    targeted = automation.asset_selection.resolve(repository.asset_graph)
+    assert {key.to_user_string() for key in targeted} >= {"curated_subset", "preference_pairs", "dataset_export"}
 
 
 def test_every_step_of_both_jobs_gets_its_own_process(tmp_path, monkeypatch):

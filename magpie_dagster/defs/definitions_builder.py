@@ -15,7 +15,7 @@ from magpie_dagster.defs.partitions import build_model_date_partitions, build_ni
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, EngineResource, WarehouseResource
 from magpie_dagster.defs.round_sensor import build_night_rounds_sensor
 from magpie_dagster.defs.schedules import build_nightly_schedule
-from magpie_dagster.defs.sensors import build_native_crash_sensor
+from magpie_dagster.defs.sensors import build_native_crash_sensor, build_night_automation_sensor
 from magpie_dagster.domain.catalogue import load_catalogue
 
 
@@ -44,7 +44,11 @@ def build_definitions(
         executor=asset_graph_executor(catalogue),
         jobs=[model_job, curation_job],
         schedules=[build_nightly_schedule(model_job, catalogue)],
-        sensors=[build_native_crash_sensor(catalogue), build_night_rounds_sensor(model_job, curation_job)],
+        sensors=[
+            build_native_crash_sensor(catalogue),
+            build_night_rounds_sensor(model_job, curation_job),
+            build_night_automation_sensor(catalogue),
+        ],
         resources={
             "catalogue": CatalogueResource(path=str(catalogue_path)),
             "warehouse": WarehouseResource(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TypeVar
 
 import dagster as dg
 
@@ -13,6 +14,7 @@ from magpie_dagster.domain.catalogue import Catalogue
 from magpie_dagster.domain.generation.sampling_plan import partition_label
 
 NIGHTLY_CRON = "0 2 * * *"
+StatusT = TypeVar("StatusT", dg.DefaultScheduleStatus, dg.DefaultSensorStatus)
 
 
 def build_nightly_schedule(
@@ -26,7 +28,11 @@ def build_nightly_schedule(
         job=job,
         cron_schedule=NIGHTLY_CRON,
         execution_timezone="UTC",
-        description="Every night at 02:00 UTC, materialise the new date partition for each catalogue model.",
+        default_status=nightly_status(catalogue, dg.DefaultScheduleStatus),
+        description=(
+            "Every night at 02:00 UTC, materialise the new date partition for each catalogue model. Running "
+            "unless the catalogue says `nightly: false`."
+        ),
     )
     def nightly_magpie(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         night = (
@@ -35,6 +41,11 @@ def build_nightly_schedule(
         return nightly_run_requests(model_keys, night, run_tags)
 
     return nightly_magpie
+
+
+def nightly_status(catalogue: Catalogue, statuses: type[StatusT]) -> StatusT:
+    """RUNNING unless the catalogue switched the nightly refresh off (`nightly: false`)."""
+    return statuses.RUNNING if catalogue.nightly else statuses.STOPPED
 
 
 def nightly_run_requests(

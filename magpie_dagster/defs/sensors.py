@@ -1,14 +1,35 @@
-"""Adds what to try to a run whose step died by a signal, so the UI shows the same advice as the CLI."""
+"""The sensors: the automation that builds each night's curation once its partitions are in, and the advice added
+to a run whose step died by a signal (so the UI shows the same advice as the CLI)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION
+from magpie_dagster.defs.schedules import nightly_status
 from magpie_dagster.defs.step_crashes import ADVICE_MARKER, step_crashes
 from magpie_dagster.domain.catalogue import Catalogue
 
 PARTITION_TAG = "dagster/partition"
+
+
+NIGHT_AUTOMATION = "night_automation"
+
+
+def build_night_automation_sensor(catalogue: Catalogue) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the assets' automation conditions (the curated subset at 02:30 UTC once the night's partitions
+    are in, then preference pairs and exports as soon as what they read is newer). Dagster's own default
+    automation sensor ships stopped; this one runs unless the catalogue says `nightly: false`."""
+    return dg.AutomationConditionSensorDefinition(
+        NIGHT_AUTOMATION,
+        target=dg.AssetSelection.all(),
+        default_status=nightly_status(catalogue, dg.DefaultSensorStatus),
+        minimum_interval_seconds=60,
+        description=(
+            "Builds each night's curated subset, preference pairs and exports once the night's model partitions "
+            "are in. Running unless the catalogue says `nightly: false`."
+        ),
+    )
 
 
 def build_native_crash_sensor(catalogue: Catalogue) -> dg.SensorDefinition:

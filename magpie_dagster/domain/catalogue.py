@@ -157,6 +157,9 @@ class Catalogue(Strict):
     exports: ExportSettings = ExportSettings()
     retries: RetrySettings = RetrySettings()
     target: Target | None = None  # every entry's target, unless the entry sets its own
+    # Whether the nightly schedule and the automation that builds the night run as soon as Dagster loads the
+    # project; `false` ships them stopped (start them in the UI's Automation page).
+    nightly: bool = True
 
     @model_validator(mode="after")
     def _unique_keys(self) -> Catalogue:

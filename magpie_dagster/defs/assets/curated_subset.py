@@ -1,6 +1,8 @@
 """The night's curated subset: every model's rows of the night through the catalogue's curation recipe, built
 only once every partition of the night has finished (`night_gate.py`)."""
 
+import warnings
+
 import dagster as dg
 
 from magpie_dagster.defs.assets.night_gate import blocking_partitions, night_partitions
@@ -16,7 +18,9 @@ from magpie_dagster.storage import curation_store, leases
 def build_curated_subset(
     nights: dg.DailyPartitionsDefinition, dedup: dg.AssetsDefinition, tags: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
-    by_night = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
+    with warnings.catch_warnings():  # beta, and the only mapping from model x date partitions to their night
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        by_night = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
     @nightly_asset(
         nights,
