@@ -23,7 +23,8 @@ import pytest
 
 from magpie_dagster.storage.warehouse import Warehouse
 
-pytestmark = [pytest.mark.slow, pytest.mark.vllm]
+# vLLM loads in ~1 min per process here; the suite's 600 s limit is for one model load or less.
+pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.timeout(1800)]
 
 NIGHT = dt.date(2026, 11, 24)
 CATALOGUE = """

@@ -20,7 +20,8 @@ from magpie_dagster.engines.packaged_hf import packaged_hf_folder
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 from magpie_dagster_tests.nights import seed_offset
 
-pytestmark = [pytest.mark.slow, pytest.mark.vllm]
+# vLLM loads in ~1 min per process here; the suite's 600 s limit is for one model load or less.
+pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.timeout(900)]
 
 PINNED = dt.date(2026, 11, 1)
 STOPS = get_family("smollm2").stop_strings
