@@ -7,7 +7,6 @@ with the tokenizer, a judge's schema is enforced whatever the model would say.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
@@ -19,19 +18,12 @@ from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.packaged_hf import packaged_hf_folder
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 from magpie_dagster_tests.nights import seed_offset
+from magpie_dagster_tests.vllm_cpu import LABEL_SCHEMA, LABELS, PINNED
 
 # vLLM loads in ~1 min per process here; the suite's 600 s limit is for one model load or less.
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.timeout(900)]
 
-PINNED = dt.date(2026, 11, 1)
 STOPS = get_family("smollm2").stop_strings
-LABELS = ["zebra-41", "quokka-97"]  # no model writes these unless decoding is constrained to them
-LABEL_SCHEMA = {
-    "type": "object",
-    "properties": {"label": {"type": "string", "enum": LABELS}},
-    "required": ["label"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture(scope="module")

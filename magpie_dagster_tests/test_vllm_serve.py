@@ -26,7 +26,7 @@ from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.nights import seed_offset
 from magpie_dagster_tests.servers import SERVED_MODEL_ID, free_loopback_port
-from magpie_dagster_tests.test_vllm_real import LABEL_SCHEMA, LABELS, PINNED
+from magpie_dagster_tests.vllm_cpu import LABEL_SCHEMA, LABELS, PINNED
 
 # vLLM loads in ~1 min per process here; the suite's 600 s limit is for one model load or less.
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.timeout(900)]
