@@ -144,11 +144,11 @@ def _wait_for(condition, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout_s} s for {what}: {_describe(condition)}")
+            pytest.fail(f"waited {timeout_s} s for {what}; still running: {_run_processes()}")
         time.sleep(0.5)
 
 
-def _describe(condition) -> str:
+def _run_processes() -> str:
     left = []
     for process in psutil.process_iter():
         try:

@@ -32,6 +32,7 @@ from magpie_dagster.domain.completion import (
 from magpie_dagster.engines.bos import strip_duplicate_bos
 from magpie_dagster.engines.child_processes import end_new_children, pids_of_children
 from magpie_dagster.engines.packaged_hf import resolve_hf_model
+from magpie_dagster.settings import DEFAULT_MODELS
 
 _SHUTDOWN_TIMEOUT_S = 10.0
 _resident: weakref.ref[VllmEngine] | None = None  # the one engine of this process whose model is loaded
@@ -50,7 +51,7 @@ class VllmEngine(GenerationEngine):
         max_model_len: int | None = None,
         dtype: str = "auto",
         enforce_eager: Literal["auto"] | bool = "auto",
-        models_dir: Path = Path("data") / "models",
+        models_dir: Path = DEFAULT_MODELS,
     ):
         # vLLM logs every load at INFO (config dumps, per-process lines) into the step's output; a user's own
         # VLLM_LOGGING_LEVEL wins.
