@@ -1,5 +1,5 @@
 import sys
 
-from magpie_dagster.defs.cli import main
+from magpie_dagster.cli.main import main
 
 sys.exit(main())

@@ -141,7 +141,8 @@ class FakeEngineResource(EngineResource):
     the engines of `crashing_models` kill their own process with SIGSEGV on the first request; after
     `fail_after_requests` completion requests every further one fails like a server that went away; the engines
     of `thinking_models` answer with a <think> block. Each
-    completion request appends its conversation seed to `request_log` when set (to count engine calls); each
+    completion request appends `label seed` to `request_log` when set, each chat request `label chat seed` (to
+    count engine calls); each
     engine opened appends its label and process id to `open_log` when set (to count model loads)."""
 
     script: str = "default"
@@ -162,9 +163,12 @@ class FakeEngineResource(EngineResource):
         text_for = _die_by_sigsegv if label in self.crashing_models else SCRIPTS[self.script]
         if label in self.thinking_models:
             text_for = _thinking
+        answer_for = JUDGE_SCRIPTS[self.judge_script]
         if self.fail_after_requests is not None or self.request_log:
             text_for = _counted(text_for, label, self.fail_after_requests, self.request_log)
-        return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=JUDGE_SCRIPTS[self.judge_script])
+        if self.request_log:
+            answer_for = _logged_chat(answer_for, label, self.request_log)
+        return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=answer_for)
 
 
 def _counted(text_for, label: str, fail_after: int | None, log: str | None):
@@ -180,6 +184,17 @@ def _counted(text_for, label: str, fail_after: int | None, log: str | None):
         return text_for(request)
 
     return text
+
+
+def _logged_chat(answer_for, label: str, log: str):
+    """Chat requests (the judge's) are engine calls too: logged as `label chat seed`."""
+
+    def answer(request: ChatRequest) -> str:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(f"{label} chat {request.seed}\n")
+        return answer_for(request)
+
+    return answer
 
 
 class _HashEmbedder:

@@ -32,6 +32,7 @@ class Project:
         assets: Sequence[str] | None = None,
         night: dt.date | None = None,
         instance: dg.DagsterInstance | None = None,
+        run_config: dict | None = None,
     ) -> dg.ExecuteInProcessResult:
         """`magpie_job` (or only `assets`) for one model's partition, in a new ephemeral instance unless given one."""
         return (
@@ -42,6 +43,7 @@ class Project:
                 instance=instance or dg.DagsterInstance.ephemeral(),
                 asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None,
                 raise_on_error=raise_on_error,
+                run_config=run_config,
             )
         )
 

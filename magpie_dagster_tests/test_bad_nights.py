@@ -13,9 +13,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import failure_cause
 from magpie_dagster_tests.backends import Backend, file_backend
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 from magpie_dagster_tests.snapshots import night_snapshot
@@ -142,7 +142,7 @@ def test_an_interrupted_partition_resumes_to_the_rows_of_an_uninterrupted_run(tm
     second = resumed.run_model("alpha", FakeEngineResource(request_log=str(log)))
     assert second.success
     assert resumed.query("SELECT conversation_id, instruction, fingerprint FROM instructions ORDER BY 1") == expected
-    instruction_calls = [line for line in log.read_text().splitlines()]
+    instruction_calls = [line for line in log.read_text().splitlines() if " chat " not in line]  # not the judge's
     materialised = second.asset_materializations_for_node("raw_instructions")[0].metadata
     assert (materialised["reused"].value, materialised["generated"].value) == (8, 4)
     # 4 instructions, then the responses of every usable instruction (the first run answered none).
@@ -200,7 +200,7 @@ def test_a_model_removed_from_the_catalogue_is_left_out_of_the_night_and_pruned_
     materialised = finished.instance.get_latest_materialization_event(dg.AssetKey("curated_subset"))
     assert materialised.asset_materialization.metadata["models_left_out"].value == {"beta": 6}
 
-    from magpie_dagster.defs import cli
+    from magpie_dagster.cli import main as cli
 
     monkeypatch.setenv("MAGPIE_CATALOGUE", str(finished.catalogue))
     for variable, value in finished.backend.environment().items():
@@ -217,7 +217,7 @@ import dagster as dg
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import partition_outcome
+from magpie_dagster.cli.runner import partition_outcome
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
 catalogue, warehouse = sys.argv[1:3]
@@ -258,6 +258,6 @@ def test_a_disk_that_fills_up_mid_run_keeps_the_partition_and_exits_2(tmp_path):
     assert after["exports"] == before["exports"]
     assert finished.query("SELECT count(*), count(DISTINCT conversation_id) FROM instructions") == [(18, 18)]
     replaced = finished.query("SELECT count(*) FROM instructions WHERE length(raw_instruction) = 500000")[0][0]
-    assert replaced % 4 == 0 and replaced < 12, "whole batches only, and not all of them"
+    assert replaced % 4 == 0 and 0 < replaced < 12, "whole batches, some before the disk filled, not all of them"
     unchanged = set(after["tables"]["instructions"]) & set(before["tables"]["instructions"])
     assert len(unchanged) == 18 - replaced

@@ -40,7 +40,7 @@ import dagster as dg
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import failure_cause
+from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster.settings import warehouse_location, warehouse_options
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 import datetime as dt
@@ -85,7 +85,7 @@ def start_together(script: str, argument_sets: list[list[str]], backend: Backend
 def test_two_runs_of_one_partition_at_once_one_wins_the_other_is_refused(tmp_path, backend):
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(CATALOGUE)
-    for _ in range(2):  # on each backend
+    for _ in range(2):  # a race on an empty partition, then again on the partition the first race wrote
         outputs = start_together(ONE_PARTITION, [[str(catalogue)]] * 2, backend)
         assert sorted(line.split()[0] for line in outputs) == ["FAILED", "OK"], outputs
         [refused] = [line for line in outputs if line.startswith("FAILED")]
@@ -161,7 +161,7 @@ import sys, time
 import datetime as dt
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import failure_cause
+from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster.settings import warehouse_location, warehouse_options
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 

@@ -138,7 +138,7 @@ def test_the_costs_view_answers_cost_per_curated_row_by_model_in_one_query(proje
 
 
 def test_plan_projects_a_backfill_from_the_measured_rate_and_names_models_never_run(project, monkeypatch, capsys):
-    from magpie_dagster.defs.cli import main
+    from magpie_dagster.cli.main import main
 
     assert project.materialise("alpha").success
     for name, value in {**project.backend.environment(), "MAGPIE_CATALOGUE": str(project.catalogue)}.items():

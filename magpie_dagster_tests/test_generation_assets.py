@@ -6,7 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
-from magpie_dagster.defs.runner import failure_cause
+from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from magpie_dagster.defs.cli import main
+from magpie_dagster.cli.main import main
 from magpie_dagster.domain.judging.evaluation import (
     EvalSetError,
     confusion_matrix,

@@ -89,7 +89,7 @@ def test_compact_merges_a_nights_small_commits_and_keeps_every_row(tmp_path, pos
     before = contents()
     for variable, value in backend.environment().items():
         monkeypatch.setenv(variable, value)
-    from magpie_dagster.defs import cli
+    from magpie_dagster.cli import main as cli
 
     assert cli.main(["compact", "--keep-days", "0"]) == 0
     printed = capsys.readouterr().out
@@ -104,7 +104,7 @@ def test_compact_merges_a_nights_small_commits_and_keeps_every_row(tmp_path, pos
 
 def test_compact_refuses_a_duckdb_file(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "magpie.duckdb"))
-    from magpie_dagster.defs import cli
+    from magpie_dagster.cli import main as cli
 
     assert cli.main(["compact"]) == 2
     assert "is a DuckDB file: it is checkpointed at every write" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from magpie_dagster.defs.night_driver import drive_night
+from magpie_dagster.cli.night_driver import drive_night
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.round_sensor import ROUND_TAG
 from magpie_dagster.domain.catalogue import SystemPrompt, load_catalogue
@@ -169,7 +169,9 @@ def test_a_target_is_met_in_rounds_with_exactly_its_rows_and_a_met_night_does_no
     assert decisions == {"kept": 20, "beyond_target": 3}
     # seeds continue: round 2's samples are new indices, round 1's rows were not generated again
     requests = log.read_text().splitlines()
-    assert len([line for line in requests if line.startswith("alpha ")]) == 23 + 23  # instructions + responses
+    completions = [line for line in requests if line.startswith("alpha ") and " chat " not in line]
+    assert len(completions) == 23 + 23  # instructions + responses
+    assert [line for line in requests if " chat " in line], "the judge's calls are logged too"
     assert _drive(project, engines) == 1
     assert log.read_text().splitlines() == requests  # no engine call
     assert project.query("SELECT count(*), max(round) FROM night_rounds") == [(2, 2)]
@@ -177,7 +179,7 @@ def test_a_target_is_met_in_rounds_with_exactly_its_rows_and_a_met_night_does_no
 
 
 def test_plan_sizes_a_targeted_night_by_the_yield_measured_so_far(project, monkeypatch, capsys):
-    from magpie_dagster.defs.cli import main
+    from magpie_dagster.cli.main import main
 
     assert _drive(project, FakeEngineResource()) == 2
     for name, value in {**project.backend.environment(), "MAGPIE_CATALOGUE": str(project.catalogue)}.items():

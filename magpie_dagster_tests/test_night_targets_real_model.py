@@ -13,8 +13,8 @@ import textwrap
 import dagster as dg
 import pytest
 
+from magpie_dagster.cli.night_driver import drive_night
 from magpie_dagster.defs.definitions_builder import build_definitions
-from magpie_dagster.defs.night_driver import drive_night
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.targets import BUDGET_SPENT, MAX_ROUNDS, TARGET_MET

@@ -93,6 +93,7 @@ def test_runs_that_drive_a_model_share_one_pool_slot_by_default(instance):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the backfill's own wait (900 s) fails first, with the runs' states
 def test_a_backfill_through_the_real_daemon_runs_in_parallel_within_the_engine_pool(tmp_path, postgres):
     """Four partitions of three models backfilled at once, with the `model_engine` pool at 2 (two GPUs or
     servers): the daemon runs two run workers at a time, never three (the tag limits alone would start alpha,

@@ -76,6 +76,7 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
     usable = instruction_outcomes.get("kept", 0)
     answered = response_outcomes.get("answered", 0)
     assert sum(instruction_outcomes.values()) == 5
+    assert usable > 0 and answered > 0, "the checks below need rows: some instruction was usable and answered"
     # the cost ledger paid for exactly what was stored (no failures here), each call timed
     spent = {stage: (tokens, bad) for stage, tokens, bad in ledger}
     assert spent["raw_instructions"] == (stored_tokens[0], 0)

@@ -112,6 +112,7 @@ def test_a_partition_killed_at_random_moments_resumes_to_the_uninterrupted_rows(
 
     kept_before = created_at(drilled)
     already = stored(drilled)
+    assert already["instructions"], "the killed runs committed batches, so the final run has rows to reuse"
     final = start(catalogue, drilled)
     out, err = final.communicate(timeout=600)
     assert final.returncode == 0, err[-3000:]

@@ -10,9 +10,9 @@ import textwrap
 import dagster as dg
 import pytest
 
+from magpie_dagster.cli.runner import PartitionOutcome, run_partition
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.runner import PartitionOutcome, run_partition
 from magpie_dagster.defs.sensors import add_crash_advice
 from magpie_dagster.defs.step_crashes import StepCrash
 from magpie_dagster.storage.warehouse import Warehouse

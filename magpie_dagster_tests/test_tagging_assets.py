@@ -6,6 +6,7 @@ import datetime as dt
 
 import dagster as dg
 
+from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
 from magpie_dagster.domain.judging.prompts import PROMPTS
 from magpie_dagster.domain.judging.tags import prompt_versions_of
@@ -22,8 +23,8 @@ judging:
 """
 
 
-def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags")):
-    return project.materialise("alpha", engines, raise_on_error=False, assets=assets)
+def run(project, engines=None, assets=("raw_instructions", "responses", "instruction_tags"), run_config=None):
+    return project.materialise("alpha", engines, raise_on_error=False, assets=assets, run_config=run_config)
 
 
 def tags_metadata(result):
@@ -102,7 +103,11 @@ def test_a_judge_that_always_fails_fails_the_check_not_the_run(project):
 
 def test_regenerated_instructions_drop_their_stale_judgements(project):
     assert run(project).success
-    assert run(project, FakeEngineResource(script="echo_every_third")).success
+    judged = {row[0] for row in project.query("SELECT DISTINCT conversation_id FROM judgements")}
+    # Regenerated (fresh): every third instruction now echoes the template and is dropped.
+    assert run(project, FakeEngineResource(script="echo_every_third"), run_config=fresh_run_config()).success
+    usable = {row[0] for row in project.query("SELECT conversation_id FROM instructions WHERE drop_reason IS NULL")}
+    assert judged - usable, "some judged instructions became unusable, so their judgements went stale"
     stale = project.query(
         "SELECT count(*) FROM judgements j ANTI JOIN instructions i ON i.conversation_id = j.conversation_id "
         "AND i.drop_reason IS NULL",

@@ -8,7 +8,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from magpie_dagster.defs.cli import main
+from magpie_dagster.cli.main import main
 from magpie_dagster.domain.generation.instructions import InstructionRecord
 from magpie_dagster.domain.generation.probe import probe_report
 from magpie_dagster.domain.probe_config import ProbeSettings
@@ -124,10 +124,10 @@ def test_the_probe_command_passes_the_right_template_and_fails_a_wrong_one(probe
 
 @pytest.mark.slow
 def test_a_new_partition_stores_its_probed_samples_and_a_wrong_template_stores_nothing(probed_catalogue):
+    from magpie_dagster.cli.runner import failure_cause
     from magpie_dagster.defs.assets.generation import build_generation_assets
     from magpie_dagster.defs.partitions import build_model_date_partitions, model_date_key
     from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
-    from magpie_dagster.defs.runner import failure_cause
     from magpie_dagster.domain.catalogue import load_catalogue
     from magpie_dagster.storage.warehouse import Warehouse
 

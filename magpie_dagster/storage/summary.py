@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
@@ -18,19 +19,36 @@ SELECT
     (SELECT count(*) FROM {RESPONSES} WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
     (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'ok'),
     (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'failed'),
-    (SELECT count(*) FROM {DEDUP_VIEW} WHERE model = $1 AND partition_date = $2 AND repeat_count > 0)
+    (SELECT count(*) FROM {DEDUP_VIEW} WHERE model = $1 AND partition_date = $2 AND repeat_count > 0),
+    (SELECT count(*) FROM {CURATED} WHERE model = $1 AND night = $2 AND drop_reason IS NULL)
+"""
+_DROP_REASONS = f"""
+SELECT drop_reason, count(*) FROM (
+    SELECT drop_reason FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2
+    UNION ALL SELECT drop_reason FROM {RESPONSES} WHERE model = $1 AND partition_date = $2
+) WHERE drop_reason IS NOT NULL GROUP BY drop_reason ORDER BY count(*) DESC, drop_reason
 """
 
 
-def partition_summary(warehouse: Warehouse, model: str, partition_date: dt.date) -> str:
+@dataclass(frozen=True)
+class PartitionCounts:
+    """Rows a model's partition holds at each stage, and why generated rows were dropped."""
+
+    instructions: int
+    usable: int
+    pairs: int  # usable instruction/response pairs
+    judged: int
+    judge_failed: int
+    near_duplicates: int
+    curated: int  # kept by the night's recipe
+    drop_reasons: dict[str, int]  # instructions' and responses' together
+
+
+def partition_counts(warehouse: Warehouse, model: str, partition_date: dt.date) -> PartitionCounts:
     with warehouse.connect(read_only=True) as connection:
-        instructions, usable, pairs, judged, failed, duplicated = connection.execute(
-            _PARTITION_COUNTS, [model, partition_date]
-        ).fetchone()
-    return (
-        f"{model} {partition_date}: {instructions} instructions ({usable} usable), {pairs} instruction/response "
-        f"pairs, {judged} tags judged ({failed} failed), {duplicated} rows with a near-duplicate"
-    )
+        counts = connection.execute(_PARTITION_COUNTS, [model, partition_date]).fetchone()
+        reasons = dict(connection.execute(_DROP_REASONS, [model, partition_date]).fetchall())
+    return PartitionCounts(*counts, drop_reasons=reasons)
 
 
 def rounds_summary(warehouse: Warehouse, model: str, partition_date: dt.date) -> str | None:

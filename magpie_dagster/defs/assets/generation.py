@@ -17,6 +17,7 @@ from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
+from magpie_dagster.defs.progress import progress_message
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import Catalogue, GeneratorEntry, RetrySettings
 from magpie_dagster.domain.chat_templates import ChatFormat
@@ -240,7 +241,7 @@ def _resume(
         generation_store.replace_batch(run.store, run.lease, table, rows)
         for record in batch:
             progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
-        context.log.info(f"[{run.label}] {table} {progress.log_line()}")
+        context.log.info(progress_message(run.label, table, progress.done, progress.total, progress.rates()))
         preview.extend(rows[: 5 - len(preview)])
 
     probe_metadata: dict[str, dg.MetadataValue] = {}

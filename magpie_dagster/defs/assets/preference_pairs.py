@@ -11,6 +11,7 @@ from magpie_dagster.defs.assets.metering import metered
 from magpie_dagster.defs.assets.nightly import night_of, nightly_asset
 from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.pools import ENGINE_POOL
+from magpie_dagster.defs.progress import progress_message
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.catalogue import Catalogue
 from magpie_dagster.domain.curation_config import PreferenceSettings
@@ -69,7 +70,7 @@ def build_preference_pairs(nights: dg.DailyPartitionsDefinition, curated_subset:
                     score,
                     settings.min_margin,
                     lambda done, tied: context.log.info(
-                        f"[{night}] preference pairs: {done}/{len(candidates)} scored, {tied} ties"
+                        progress_message(str(night), "preference pairs", done, len(candidates), f"scored, {tied} ties")
                     ),
                 )
                 rows = [preference_pair_row(pair, row, reward_model) for row, pair in drawn.pairs]

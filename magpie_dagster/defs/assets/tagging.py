@@ -9,6 +9,7 @@ from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.pools import ENGINE_POOL
+from magpie_dagster.defs.progress import progress_message
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
@@ -146,10 +147,9 @@ def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partit
             for r in results
         ]
         tag_store.write_judgements(run.store, run.lease, rows)
-        context.log.info(
-            f"[{run.label}] {version.tag}: {min(start + len(batch), len(todo))}/{len(todo)} judged "
-            f"({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
-        )
+        done = min(start + len(batch), len(todo))
+        detail = f"judged ({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
+        context.log.info(progress_message(run.label, version.tag, done, len(todo), detail))
     return stats
 
 

@@ -35,10 +35,11 @@ class GenerationProgress:
     def kept(self) -> int:
         return self.done - sum(self.drop_reasons.values())
 
-    def log_line(self) -> str:
+    def rates(self) -> str:
+        """What follows `done/total` in a log line: share, rows/s, tokens/s, ETA."""
         rate = self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
         eta_s = (self.total - self.done) / rate if rate > 0 else float("nan")
         return (
-            f"{self.done}/{self.total} done ({self.done / max(self.total, 1):.0%}), "
+            f"done ({self.done / max(self.total, 1):.0%}), "
             f"{rate:.2f} rows/s, {self.tokens_per_s:.1f} tokens/s, ETA {eta_s:.0f} s"
         )

@@ -48,9 +48,10 @@ def run_partition(
     partition_key: str,
     label: str,
     run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> PartitionOutcome:
-    """`label` names the partition for people (`smollm2_135m|2026-12-02`)."""
-    tags = job.get_definition().partitions_def.get_tags_for_partition_key(partition_key)
+    """`label` names the partition for people (`smollm2_135m|2026-12-02`); `tags` are added to the run's."""
+    tags = {**job.get_definition().partitions_def.get_tags_for_partition_key(partition_key), **(tags or {})}
     with dg.execute_job(job, instance=instance, tags=tags, run_config=run_config) as result:
         return partition_outcome(result, label)
 
