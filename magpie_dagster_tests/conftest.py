@@ -53,6 +53,16 @@ def vllm_server(vllm_models_dir: Path, vllm_environment: dict[str, str]) -> Iter
         yield base_url
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start PostgreSQL (the DuckLake backend, the production instance) are marked `postgres`, so the
+    fast lane (`-m "not slow and not postgres"`) leaves them out without each test saying so."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_lake = callspec is not None and callspec.params.get("new_backend") == "lake"
+        if on_lake or "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A real PostgreSQL on a loopback port for the whole session; tests create their own databases in it."""

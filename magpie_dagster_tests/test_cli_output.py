@@ -141,3 +141,7 @@ def test_verbose_streams_dagster_events_as_before(night_runs):
     assert len(streamed.splitlines()) > 2 * len(quiet.stdout.splitlines())
     logged = (root / "dagster_home" / "logs" / "night-2026-11-20.log").read_text()
     assert 'Finished execution of step "responses"' in logged, "the file is written with --verbose too"
+
+
+def test_a_stage_that_decodes_nothing_reports_no_rate():
+    assert parse_progress("[a|d] language: 31/31 judged (0 reused), 0 failed, 0.0 tokens/s").tokens_per_s is None

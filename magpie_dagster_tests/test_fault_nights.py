@@ -90,7 +90,7 @@ def test_a_finished_night_survives_a_rerun_under_a_server_fault(night, mode):
     assert took < 180
     failed = [line for line in completed.stderr.splitlines() if line.startswith("FAILED ")]
     assert failed[0].startswith("FAILED partition served|2026-11-20: step raw_instructions failed: ")
-    assert "Model entry 'served'" in failed[0] or "Cannot reach" in failed[0] or "served" in failed[0]
+    assert "Model entry 'served'" in failed[0] or "Cannot reach" in failed[0]  # the cause, after the partition
     assert any("Night 2026-11-20 was not built" in line for line in failed)
     assert "Traceback" not in completed.stdout
     assert night_snapshot(Warehouse(night.warehouse)) == before

@@ -264,7 +264,7 @@ def test_the_sensor_runs_a_scheduled_nights_next_round_then_its_curation(project
     engines = FakeEngineResource()
     instance = dg.DagsterInstance.ephemeral()
     definitions = project.definitions(engines)
-    sensor = definitions.get_sensor_def("night_rounds_sensor")
+    sensor = definitions.resolve_sensor_def("night_rounds_sensor")
 
     def tick(cursor):
         return sensor(dg.build_sensor_context(instance=instance, cursor=cursor, definitions=definitions))

@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster_tests.sessions import session_processes
 
 # vLLM loads in ~1 min per process here; the suite's 600 s limit is for one model load or less.
 pytestmark = [pytest.mark.slow, pytest.mark.vllm, pytest.mark.timeout(1800)]
@@ -77,13 +78,13 @@ def test_a_vllm_night_leaves_no_process_when_terminated_and_runs_to_the_end(
         assert _vllm_processes(cli.pid) == [], "vLLM's engine core or worker outlived the terminated run"
         assert cli.returncode != 0, output()
         assert "terminated" in output().lower(), output()
-        _wait_for(lambda: not _session_processes(cli.pid), EXIT_GRACE_S, "the terminated run's processes to end")
+        _wait_for(lambda: not session_processes(cli.pid), EXIT_GRACE_S, "the terminated run's processes to end")
 
     with _run_session(command, environment, tmp_path / "night.log") as (night, output):
         _wait_for(lambda: night.poll() is not None, NIGHT_TIMEOUT_S, "the night to end")
         assert _vllm_processes(night.pid) == [], "vLLM's engine core or worker outlived the night"
         assert night.returncode == 0, output()
-        _wait_for(lambda: not _session_processes(night.pid), EXIT_GRACE_S, "the finished night's processes to end")
+        _wait_for(lambda: not session_processes(night.pid), EXIT_GRACE_S, "the finished night's processes to end")
 
     with Warehouse(warehouse).connect(read_only=True) as connection:
         instructions, usable = connection.execute(
@@ -110,28 +111,16 @@ def _run_session(command: list[str], environment: dict[str, str], log_path: Path
         try:
             yield process, lambda: log_path.read_text()[-5000:]
         finally:
-            for leftover in _session_processes(process.pid):
+            for leftover in session_processes(process.pid):
                 with contextlib.suppress(psutil.Error):
                     leftover.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
 
 
-def _session_processes(session: int) -> list[psutil.Process]:
-    """Every live process of the session a run started in (its steps, vLLM's engine cores and workers)."""
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if os.getsid(process.pid) == session and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            continue
-    return found
-
-
 def _vllm_processes(session: int) -> list[psutil.Process]:
     found = []
-    for process in _session_processes(session):
+    for process in session_processes(session):
         try:
             if process.name().startswith("VLLM"):
                 found.append(process)

@@ -1,5 +1,5 @@
-"""`magpie-dagster`: run a night (`run`), keep the warehouse (`prune`, `compact`), measure the judge
-(`eval-judge`), check a model's template (`probe`), project a backfill's cost (`plan`)."""
+"""`magpie-dagster`: run a night (`run`), open the UI (`ui`), keep the warehouse (`prune`, `compact`), measure the
+judge (`eval-judge`), check a model's template (`probe`), project a backfill's cost (`plan`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 import sys
 
-from magpie_dagster.cli import eval_judge, housekeeping, plan, probe
+from magpie_dagster.cli import eval_judge, housekeeping, plan, probe, ui
 from magpie_dagster.cli.run_command import run_night
 from magpie_dagster.domain.catalogue import CatalogueError
 from magpie_dagster.domain.completion import EngineError
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_judge.add_command(commands)
     probe.add_command(commands)
     plan.add_command(commands)
+    ui.add_command(commands)
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "eval-judge":
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             return probe.probe(arguments)
         if arguments.command == "plan":
             return plan.plan(arguments)
+        if arguments.command == "ui":
+            return ui.ui(arguments)
         if arguments.command == "prune":
             return housekeeping.prune(arguments.model)
         if arguments.command == "compact":

@@ -18,7 +18,7 @@ class Progress:
     what: str  # the table or tag being worked on: "instructions", "difficulty", "preference pairs"
     done: int
     total: int
-    tokens_per_s: float | None
+    tokens_per_s: float | None  # None for stages that decode nothing (language detection, a reward server)
 
 
 def progress_message(label: str, what: str, done: int, total: int, detail: str) -> str:
@@ -36,5 +36,5 @@ def parse_progress(message: str) -> Progress | None:
         what=matched["what"],
         done=int(matched["done"]),
         total=int(matched["total"]),
-        tokens_per_s=float(rate[1]) if rate else None,
+        tokens_per_s=float(rate[1]) if rate and float(rate[1]) > 0 else None,
     )
