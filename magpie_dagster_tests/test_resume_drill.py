@@ -1,6 +1,6 @@
-"""The resume drill: a process generating a real-model partition is killed with SIGKILL right after a committed batch; after
-the last re-run the partition holds exactly the rows of an uninterrupted run (same ids, same texts on the embedded
-engine), none twice, and rows committed before a kill were kept, not generated again."""
+"""The resume drill: a process generating a real-model partition is killed with SIGKILL right after a committed
+batch; after the last re-run the partition holds exactly the rows of an uninterrupted run (same ids, same texts on
+the embedded engine), none twice, and rows committed before a kill were kept, not generated again."""
 
 from __future__ import annotations
 
