@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from magpie_dagster.cli.configured import configured_warehouse
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
-from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
+from magpie_dagster.settings import catalogue_path
 from magpie_dagster.storage.maintenance import compact
 from magpie_dagster.storage.prune import prune_model
-from magpie_dagster.storage.warehouse import Warehouse
 
 
 def compact_warehouse(keep_days: int) -> int:
-    warehouse = Warehouse(warehouse_location(), **warehouse_options())
+    warehouse = configured_warehouse()
     warehouse.check()
     done = compact(warehouse, keep_days)
     print(
@@ -26,7 +26,7 @@ def prune(model_key: str) -> int:
         raise CatalogueError(
             f"{model_key!r} is still in the catalogue {catalogue_path()}: remove it there first, then prune its rows."
         )
-    warehouse = Warehouse(warehouse_location(), **warehouse_options())
+    warehouse = configured_warehouse()
     warehouse.check()
     removed = prune_model(warehouse, model_key)
     total = sum(removed.values())

@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
+from magpie_dagster.cli.configured import configured_warehouse
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.planning import project, render_plan
 from magpie_dagster.domain.targets import first_round_samples
-from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
+from magpie_dagster.settings import catalogue_path
 from magpie_dagster.storage import cost_store, round_store
 from magpie_dagster.storage.warehouse import Warehouse
 
@@ -34,7 +35,7 @@ def plan(arguments: argparse.Namespace) -> int:
     catalogue = load_catalogue(catalogue_path())
     keys = arguments.models.split(",") if arguments.models else list(catalogue.model_keys)
     entries = [catalogue.entry(key.strip()) for key in keys]
-    warehouse = Warehouse(warehouse_location(), **warehouse_options())
+    warehouse = configured_warehouse()
     rates = cost_store.measured_rates(warehouse)
     nights = (arguments.end - arguments.start).days + 1
     projections = [

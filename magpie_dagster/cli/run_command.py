@@ -17,6 +17,7 @@ from typing import TextIO
 import dagster as dg
 from rich.console import Console
 
+from magpie_dagster.cli.configured import configured_warehouse
 from magpie_dagster.cli.instance_home import dagster_home
 from magpie_dagster.cli.live_view import open_view
 from magpie_dagster.cli.night_driver import drive_night
@@ -30,7 +31,6 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.domain.generation.sampling_plan import partition_label
 from magpie_dagster.settings import catalogue_path, warehouse_location, warehouse_options
-from magpie_dagster.storage.warehouse import Warehouse
 
 TERMINATED = 128 + 15  # the shell's exit code for a process ended by SIGTERM
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the event log still has all
@@ -44,7 +44,8 @@ def run_night(partition_date: dt.date, models: str | None, fresh: bool = False, 
         catalogue.entry(key)
     if partition_date < catalogue.start_date:
         raise CatalogueError(f"--date {partition_date} is before the catalogue's start_date {catalogue.start_date}")
-    _warehouse().check()
+    warehouse = configured_warehouse()
+    warehouse.check()
     log_path = dagster_home() / "logs" / f"night-{partition_date.isoformat()}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"Dagster's event log: {log_path}" + ("" if verbose else " (--verbose prints it here)"), flush=True)
@@ -57,7 +58,7 @@ def run_night(partition_date: dt.date, models: str | None, fresh: bool = False, 
         night = _Night(partition_date, "llama_cpp" in catalogue.engines_in_use, instance, view, log, verbose)
         drive_night(
             catalogue,
-            _warehouse(),
+            warehouse,
             partition_date,
             model_keys,
             run_models=lambda keys, passes: night.run_models(keys, fresh and passes == 1),
@@ -69,7 +70,7 @@ def run_night(partition_date: dt.date, models: str | None, fresh: bool = False, 
     console = Console()
     if not console.is_terminal:
         console.width = 160  # a log file is as wide as the table
-    print_night_report(console, _warehouse(), partition_date, model_keys, catalogue.model_keys, night.step_seconds)
+    print_night_report(console, warehouse, partition_date, model_keys, catalogue.model_keys, night.step_seconds)
     for line in night.failures:
         print(f"FAILED {line}", file=sys.stderr)
     return max(night.exit_codes)  # 2 when a write failed at the disk, 1 when a step failed
@@ -153,7 +154,3 @@ def nightly_curation_job() -> dg.JobDefinition:
 
 def _definitions() -> dg.Definitions:
     return build_definitions(catalogue_path(), warehouse_location(), **warehouse_options())
-
-
-def _warehouse() -> Warehouse:
-    return Warehouse(warehouse_location(), **warehouse_options())
