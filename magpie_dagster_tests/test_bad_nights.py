@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from magpie_dagster.cli.runner import failure_cause
@@ -209,6 +210,12 @@ def test_a_model_removed_from_the_catalogue_is_left_out_of_the_night_and_pruned_
     assert cli.main(["prune", "--model", "beta"]) == 0
     assert finished.query("SELECT count(*) FROM instructions WHERE model = 'beta'") == [(0,)]
     assert finished.query("SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]
+    copy = finished.warehouse.read_copy_path
+    if copy is not None:  # the file backend: the analysts' copy loses the pruned rows too
+        with duckdb.connect(str(copy), read_only=True) as connection:
+            assert connection.execute("SELECT model, count(*) FROM instructions GROUP BY 1 ORDER BY 1").fetchall() == [
+                ("alpha", 12), ("gamma", 6)
+            ]
 
 
 FILL_THE_DISK_MID_RUN = """

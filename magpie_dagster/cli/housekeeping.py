@@ -1,4 +1,5 @@
-"""Warehouse housekeeping: `prune` deletes a removed model's rows, `compact` merges a DuckLake's small files."""
+"""Warehouse housekeeping: `prune` deletes a removed model's rows (and refreshes the read copy, so analysts stop
+seeing them), `compact` merges a DuckLake's small files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.settings import catalogue_path
 from magpie_dagster.storage.maintenance import compact
 from magpie_dagster.storage.prune import prune_model
+from magpie_dagster.storage.read_copy import publish_read_copy
 
 
 def compact_warehouse(keep_days: int) -> int:
@@ -32,4 +34,7 @@ def prune(model_key: str) -> int:
     total = sum(removed.values())
     details = ", ".join(f"{table} {count}" for table, count in removed.items() if count)
     print(f"pruned model {model_key!r}: {total} rows deleted" + (f" ({details})" if details else ""))
+    if warehouse.read_copy_path and warehouse.read_copy_path.exists():
+        published = publish_read_copy(warehouse)
+        print(f"read copy {published} refreshed" if published else "read copy: refreshed when the running stage ends")
     return 0

@@ -1,5 +1,5 @@
 """The table `magpie-dagster run` ends with: per model, rows at each stage and why rows were dropped; the time
-each stage took; the night's curated rows, pairs and where the exports are."""
+each stage took; the night's curated rows, pairs, where the exports are and the file to query."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def print_night_report(
         if rounds:
             console.print(rounds, highlight=False, markup=False, soft_wrap=True)
     console.print(summary.night_summary(warehouse, night), highlight=False, markup=False, soft_wrap=True)
+    if warehouse.read_copy_path and warehouse.read_copy_path.exists():
+        console.print(
+            f"query it with SQL (never blocks a night): duckdb -readonly {warehouse.read_copy_path}",
+            highlight=False, markup=False, soft_wrap=True,
+        )
     left_out = curation_store.rows_of_other_models(warehouse, catalogue_keys)
     if left_out:
         console.print(summary.left_out_line(left_out), highlight=False, markup=False, soft_wrap=True)

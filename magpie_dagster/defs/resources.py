@@ -33,6 +33,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     `lease_ttl_s`: how long a run on another machine that stopped renewing its partition's lease (killed,
     preempted) keeps it; on the same machine a lease is free as soon as its process is gone.
+    `read_copy`: whether finished stages refresh `<name>.read.duckdb` beside a warehouse file, the copy analysts
+    keep open while nights write (`storage/read_copy.py`); off saves a copy of the file per stage.
     """
 
     path: str
@@ -40,6 +42,7 @@ class WarehouseResource(dg.ConfigurableResource):
     exports_path: str | None = None
     lock_timeout_s: float = 120.0
     lease_ttl_s: float = 600.0
+    read_copy: bool = True
 
     def get(self) -> Warehouse:
         return Warehouse(

@@ -154,6 +154,14 @@ def stage_states(warehouse: Warehouse, partition_keys: list[str]) -> dict[tuple[
     return {(row["stage"], row["partition_key"]): StageState(**row) for row in rows}
 
 
+def live_leases(connection: duckdb.DuckDBPyConnection, ttl_s: float = DEFAULT_TTL_S) -> list[tuple[str, str]]:
+    """(stage, partition_key) of every stage some live run is writing now, in any run on any host."""
+    rows = connection.execute(
+        f"SELECT stage, partition_key, holder, heartbeat_at FROM {LEASES} WHERE status = ?", [RUNNING]
+    ).fetchall()
+    return [(stage, key) for stage, key, holder, heartbeat_at in rows if _alive(holder, heartbeat_at, ttl_s)]
+
+
 class Heartbeat:
     """Renews a lease from a background thread while a stage works (a batch may outlast the time to live)."""
 
@@ -187,8 +195,13 @@ def _alive(holder: str, heartbeat_at: dt.datetime, ttl_s: float) -> bool:
     host, _, pid = holder.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True
+    return pid_running(int(pid))
+
+
+def pid_running(pid: int) -> bool:
+    """Whether a process of this host is alive (one of another user counts as alive)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

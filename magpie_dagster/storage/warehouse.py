@@ -68,6 +68,12 @@ class Warehouse:
         """Where a night's export files are published (`dataset_export` writes them; the run summary names it)."""
         return night_directory(self.exports_root, night)
 
+    @property
+    def read_copy_path(self) -> Path | None:
+        """`data/magpie.duckdb` -> `data/magpie.read.duckdb`, the copy analysts query (`storage/read_copy.py`);
+        a lake has none."""
+        return self.path.with_name(self.path.stem + ".read.duckdb") if self.path else None
+
     def exists(self) -> bool:
         """Whether anything was ever written (a lake is attached, and created, on first use)."""
         return self.lake is not None or self.path.exists()
@@ -153,8 +159,9 @@ class Warehouse:
                 if time.monotonic() >= deadline:
                     raise WarehouseError(
                         f"The warehouse {self.path} stayed locked by another process for "
-                        f"{self.lock_timeout_s:.0f} s. Stop the other writer (a `duckdb` shell or a "
-                        "notebook holding the file open) or raise the lock timeout."
+                        f"{self.lock_timeout_s:.0f} s. Stop the other process (a `duckdb` shell or a "
+                        "notebook holding the file open: query the read copy "
+                        f"{self.read_copy_path} instead, which never blocks a night) or raise the lock timeout."
                     ) from error
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)

@@ -2,7 +2,8 @@
 
 An asset body runs inside `stage_run`: the warehouse schema is in place, this run holds the lease of its
 stage (the asset) and partition (a second run is refused with who holds it), a heartbeat keeps the lease while batches
-are generated, and the lease is released as the stage's ledger entry (finished, or failed with the cause).
+are generated, and the lease is released as the stage's ledger entry (finished, or failed with the cause). A stage
+that finishes refreshes the warehouse's read copy (`storage/read_copy.py`), the file analysts query meanwhile.
 Engine, template and storage errors become a `Failure` that names the partition and what to do.
 """
 
@@ -13,6 +14,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import dagster as dg
+import duckdb
 
 from magpie_dagster.defs.partitions import partition_label_of
 from magpie_dagster.defs.resources import WarehouseResource
@@ -21,6 +23,7 @@ from magpie_dagster.domain.completion import EngineError
 from magpie_dagster.storage import leases
 from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed
 from magpie_dagster.storage.leases import Lease, LeaseHeld
+from magpie_dagster.storage.read_copy import publish_read_copy
 from magpie_dagster.storage.warehouse import Warehouse
 
 EXPECTED_ERRORS = (EngineError, WarehouseError, ChatTemplateError)
@@ -42,6 +45,8 @@ def stage_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
     store = warehouse.get()
     try:
         store.ensure_schema()
+        if store.read_copy_path and not store.read_copy_path.exists():  # analysts can query from the first stage on
+            _refresh_read_copy(context, warehouse, store)
         lease = leases.acquire(store, stage, label, context.run_id, ttl_s=warehouse.lease_ttl_s)
     except LeaseHeld as error:
         raise dg.Failure(
@@ -67,6 +72,20 @@ def stage_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -
             ) from None
         raise
     leases.release(lease, leases.FINISHED)
+    _refresh_read_copy(context, warehouse, store)
+
+
+def _refresh_read_copy(context: dg.AssetExecutionContext, warehouse: WarehouseResource, store: Warehouse) -> None:
+    """The stage's rows are committed whatever happens here: a copy that fails waits for the next stage."""
+    if not warehouse.read_copy:
+        return
+    try:
+        published = publish_read_copy(store, ttl_s=warehouse.lease_ttl_s)
+    except (WarehouseError, duckdb.Error, OSError) as error:
+        context.log.warning(f"The warehouse's read copy was not refreshed ({error}); the next stage refreshes it.")
+        return
+    if published:
+        context.log.info(f"Read copy refreshed: {published}")
 
 
 def _failure(stage: str, label: str, error: Exception) -> dg.Failure:
