@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from magpie_dagster_tests.debian import installed
 from magpie_dagster_tests.servers import free_loopback_port
 
 USER = "magpie"
@@ -43,18 +44,7 @@ class Postgres:
 
 def server_binaries() -> Path:
     """The server's programs; installed from Debian's packages first when missing and this is root."""
-    found = _initdb()
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "postgresql"],
-            check=True,
-            capture_output=True,
-        )
-        found = _initdb()
-    if found is None:
-        raise RuntimeError("PostgreSQL is not installed and cannot be installed here: apt-get install postgresql")
-    return Path(found).resolve().parent
+    return Path(installed("postgresql", _initdb)).resolve().parent
 
 
 def _initdb() -> str | None:

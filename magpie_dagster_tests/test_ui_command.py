@@ -3,75 +3,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from magpie_dagster_tests.servers import free_loopback_port
-from magpie_dagster_tests.sessions import wait_until_session_ends
+from magpie_dagster_tests.ui_server import REPOSITORY, graphql, serving_ui
 
-AUTOMATION = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
-  schedules { name scheduleState { status } }
-  sensors { name sensorState { status } }
-  assetGroups { groupName }
-} } } }"""
 DEFAULT_CATALOGUE = Path(__file__).parents[1] / "magpie_dagster" / "catalogue.yaml"
 
 
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())["data"]
-
-
 def _serve_and_read(tmp_path: Path, catalogue: Path) -> tuple[dict, str]:
-    port = free_loopback_port()
-    environment = {
-        **os.environ,
-        "MAGPIE_CATALOGUE": str(catalogue),
-        "MAGPIE_WAREHOUSE": str(tmp_path / "data" / "magpie.duckdb"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
-    log = tmp_path / "ui.log"
-    with log.open("w") as output:
-        ui = subprocess.Popen(
-            [sys.executable, "-m", "magpie_dagster", "ui", "--port", str(port)],
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert ui.poll() is None, f"the UI exited with {ui.returncode}: {log.read_text()[-3000:]}"
-            try:
-                [repository] = _graphql(port, AUTOMATION)["repositoriesOrError"]["nodes"]
-                break
-            except (OSError, KeyError, TypeError, ValueError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the UI did not answer in 180 s: {log.read_text()[-3000:]}")
-                time.sleep(1)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(ui.pid, signal.SIGINT)  # what Ctrl-C sends: dagster dev stops its webserver and daemon
-        try:
-            ui.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
-    wait_until_session_ends(ui.pid, timeout_s=30)
+    with serving_ui(tmp_path, catalogue) as (port, log):
+        [repository] = graphql(port, REPOSITORY)["repositoriesOrError"]["nodes"]
     return repository, log.read_text()
 
 
