@@ -59,7 +59,7 @@ def test_readers_on_the_copy_all_night_block_nothing_and_see_only_finished_stage
         codes = {mode: reader.wait(timeout=60) for mode, reader in readers.items()}
     assert night.returncode == 0, night.stdout[-2000:] + night.stderr[-2000:]
     assert codes == {"hold": 0, "poll": 0}
-    assert f"duckdb -readonly {copy}" in night.stdout
+    assert f"bin/duckdb -readonly {copy}" in night.stdout
 
     held = json.loads((tmp_path / "hold.json").read_text())
     assert held["before"] == held["after"]  # one connection, one snapshot, all night

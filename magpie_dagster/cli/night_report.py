@@ -4,6 +4,9 @@ each stage took; the night's curated rows, pairs, where the exports are and the 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from contextlib import suppress
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -33,12 +36,22 @@ def print_night_report(
     console.print(summary.night_summary(warehouse, night), highlight=False, markup=False, soft_wrap=True)
     if warehouse.read_copy_path and warehouse.read_copy_path.exists():
         console.print(
-            f"query it with SQL (never blocks a night): duckdb -readonly {warehouse.read_copy_path}",
+            f"query it with SQL (never blocks a night): {_duckdb_shell()} -readonly {warehouse.read_copy_path}",
             highlight=False, markup=False, soft_wrap=True,
         )
     left_out = curation_store.rows_of_other_models(warehouse, catalogue_keys)
     if left_out:
         console.print(summary.left_out_line(left_out), highlight=False, markup=False, soft_wrap=True)
+
+
+def _duckdb_shell() -> str:
+    """The `duckdb` shell installed beside this Python (the project's venv), as a path from here when it can be."""
+    shell = Path(sys.executable).parent / "duckdb"
+    if not shell.exists():
+        return "duckdb"
+    with suppress(ValueError):
+        return str(shell.relative_to(Path.cwd()))
+    return str(shell)
 
 
 def _rows_table(warehouse: Warehouse, night: dt.date, model_keys: list[str]) -> Table:
