@@ -1,16 +1,16 @@
-"""One command for the README's performance summary: every benchmark, alone and in order, then one table.
+"""One command for the performance summary (docs/performance.md): every benchmark, alone and in order, one table.
 
 Runs (each in its own process, one after another: llama.cpp's threads busy-wait, so nothing may run beside them)
   generation_throughput.py  tokens/s through the asset graph and `magpie_job` against raw llama-cpp-python
   batched_decoding.py       batched against single-stream decoding; judged instructions per minute per tag
   dedup_scale.py            the dedup search at 100k and 1M rows (exact and faiss), peak memory
   curation_export.py        the Pro-300K recipe plus every export format at 100k and 1M rows
-  magpie-dagster run        the README's main command, in a scratch directory, wall time
-prints the table and, with --write-readme, puts it between the README's `bench-summary` markers. Medians of
+  magpie-dagster run        the main command, in a scratch directory, wall time
+prints the table and, with --write-docs, puts it between docs/performance.md's `bench-summary` markers. Medians of
 `--repeats` runs; every ratio is measured within one run. Takes about 40 minutes on 2 cores (`--quick`: about 5,
 for trying the command, not for quoting).
 
-    .venv/bin/python bench/report.py --write-readme --json bench-report.json
+    .venv/bin/python bench/report.py --write-docs --json bench-report.json
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--main-runs", type=int, default=1, help="runs of the main command (2-3 minutes each)")
     parser.add_argument("--quick", action="store_true", help="small workloads: checks the command, not for quoting")
-    parser.add_argument("--write-readme", action="store_true", help="replace the README's summary table")
+    parser.add_argument("--write-docs", action="store_true", help="replace docs/performance.md's summary table")
     parser.add_argument("--json", type=Path, help="also write every benchmark's own report here")
     parser.add_argument("--from-json", type=Path, help="render a saved --json report instead of running")
     arguments = parser.parse_args()
@@ -49,9 +49,9 @@ def main() -> None:
         arguments.json.write_text(json.dumps(results, indent=2))
     table = render(results)
     print(table)
-    if arguments.write_readme:
-        README.write_text(replace_between_markers(README.read_text(), table))
-        print(f"wrote the table into {README}")
+    if arguments.write_docs:
+        PERFORMANCE_PAGE.write_text(replace_between_markers(PERFORMANCE_PAGE.read_text(), table))
+        print(f"wrote the table into {PERFORMANCE_PAGE}")
 
 
 def run_all(repeats: int, main_runs: int, quick: bool) -> dict:
@@ -119,7 +119,7 @@ def machine() -> str:
 
 
 def render(results: dict) -> str:
-    """The README's summary table from `run_all`'s results."""
+    """The performance page's summary table from `run_all`'s results."""
     generation, batched = results["generation"], results["batched"]
     rates, to_raw = generation["tokens_per_s_median"], generation["ratio_to_raw"]
     decoded = batched["median"]
@@ -158,7 +158,7 @@ def render(results: dict) -> str:
     main_seconds = statistics.median(results["main_command_s"])
     runs = len(results["main_command_s"])
     wall = f"{int(main_seconds // 60)}:{main_seconds % 60:04.1f}"
-    rows.append(("the README's main command (`magpie-dagster run`, every stage)", wall, f"median of {runs} run(s)"))
+    rows.append(("the main command (`magpie-dagster run`, every stage)", wall, f"median of {runs} run(s)"))
     lines = [
         f"Measured by `bench/report.py` on {results['date']}: {results['machine']}; medians of "
         f"{results['repeats']} repeats, ratios within one run. Workload: {generation['workload']}.",
@@ -172,7 +172,7 @@ def render(results: dict) -> str:
 
 def replace_between_markers(text: str, table: str) -> str:
     if START not in text or END not in text:
-        raise SystemExit(f"{README} has no {START} ... {END} markers to write the table between")
+        raise SystemExit(f"{PERFORMANCE_PAGE} has no {START} ... {END} markers to write the table between")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{table}\n{END}{tail}"

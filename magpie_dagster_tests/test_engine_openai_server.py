@@ -2,7 +2,7 @@
 
 Facts of llama-cpp-python's server these tests pin: it serves its only model whatever model id a request
 names; it returns `usage`. Its samples are not tested for repeating by seed: it reuses the previous request's
-KV cache, and how much it reuses changes the arithmetic on some CPUs (see the README's "Reproducible samples").
+KV cache, and how much it reuses changes the arithmetic on some CPUs (see "Reproducible samples" in docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def test_parallel_requests_come_back_in_request_order(engine):
 def test_each_request_carries_its_own_seed_and_sampling():
     """What the engine owes every server: each request's seed and sampling, the penalty under both names, and
     `extra_body` merged in. (Whether a server then repeats a sample from its seed is the server's property: see
-    the README's "Reproducible samples".)"""
+    "Reproducible samples" in docs/scaling.md.)"""
     sampling = SamplingParams(temperature=0.9, top_p=0.95, max_tokens=48, repetition_penalty=1.3, stop=CHATML_STOPS)
     with (
         recording_completions_server() as (base_url, bodies),

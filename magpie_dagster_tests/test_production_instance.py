@@ -132,7 +132,7 @@ def test_a_backfill_through_the_real_daemon_runs_in_parallel_within_the_engine_p
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        # As the README says: the pool's limit is set once, before the first run is queued (the daemon only applies
+        # As docs/scaling.md says: the pool's limit is set once, before the first run is queued (the daemon only applies
         # `default_limit` to a pool from its second pass over the queue).
         subprocess.run(
             [bin_directory / "dagster", "instance", "concurrency", "set", ENGINE_POOL, "2"],

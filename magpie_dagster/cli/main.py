@@ -15,7 +15,8 @@ from magpie_dagster.domain.judging.evaluation import EvalSetError
 from magpie_dagster.storage.errors import WarehouseError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option (the docs' commands are checked against it)."""
     parser = argparse.ArgumentParser(prog="magpie-dagster", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="materialise the main job for one date, for each catalogue model")
@@ -37,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_command(commands)
     plan.add_command(commands)
     ui.add_command(commands)
-    arguments = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
     try:
         if arguments.command == "eval-judge":
             return eval_judge.eval_judge(arguments)

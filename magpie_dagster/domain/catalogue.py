@@ -289,6 +289,6 @@ def _describe(path: Path, raw: dict, error: ValidationError) -> str:
                 else f"missing; use one of: {allowed}"
             )
         elif problem["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling against the README's catalogue reference)"
+            message = "unknown field (check the spelling against the catalogue reference, docs/models.md)"
         lines.append(f"  - {where + ', ' if where else ''}field '{field}': {message}")
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Compacting a DuckLake after a backfill (`magpie-dagster compact`).
 
 Every committed batch is a snapshot, and small batches land as rows inlined in the catalog or as small Parquet
-files; a lake that took thousands of them reads and upserts slower (see README, Performance). Compaction writes the
+files; a lake that took thousands of them reads and upserts slower (see docs/performance.md). Compaction writes the
 inlined rows out, merges adjacent small files, expires snapshots older than the time-travel window and deletes the
 files nothing references any more. It runs under the lake's write lock, between batches of running writers.
 """

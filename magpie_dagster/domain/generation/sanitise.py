@@ -5,7 +5,7 @@ it themselves. The sanitiser removes that, records which rules fired (stored wit
 can be audited), and never drops a row itself: `drop_reason` names what is wrong, the raw data keeps the row,
 and curation drops it later. The rules are the same for every chat family; their patterns live in
 `sanitise_rules`, and the rules that read the text's structure (lists, code blocks, follow-on answers) in
-`sanitise_structure`. The README's table of behaviours is tested row by row.
+`sanitise_structure`. The table of behaviours in docs/generation.md is tested row by row.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Changing a prompt means adding a new version; the tagging stage then re-judges t
 keyed on instruction, judge model and prompt version). Prompts ask for one JSON object and name its fields
 and allowed labels, so unconstrained engines can still be parsed. Every version stays here so
 `magpie-dagster eval-judge --prompt VERSION` can measure it against the hand-labelled set; `PROMPTS` holds the
-version each tag uses, chosen by that measurement (README, "How good is the judge?").
+version each tag uses, chosen by that measurement (docs/tagging.md, "How good is the judge?").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's sanitiser table is a promise: every row of it holds."""
+"""The sanitiser table of docs/generation.md is a promise: every row of it holds."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 from magpie_dagster.domain.generation.sanitise import sanitise_instruction
 from magpie_dagster.domain.generation.sanitise_rules import RULE_IDS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "generation.md"
 # One code span: `text`, or `` text `` when the text holds backticks (a code fence).
 _CODE_CELL = re.compile(r"^(?:`` (?P<fenced>.*) ``|`(?P<plain>[^`].*)`)$")
 
 
 def _table_rows() -> list[tuple[str, str, str, str]]:
-    text = README.read_text(encoding="utf-8")
+    text = PAGE.read_text(encoding="utf-8")
     table = text.split("<!-- sanitiser-table:start -->")[1].split("<!-- sanitiser-table:end -->")[0]
     rows = []
     for line in table.strip().splitlines()[2:]:
@@ -29,7 +29,7 @@ def _table_rows() -> list[tuple[str, str, str, str]]:
 
 def _unquote(cell: str) -> str:
     match = _CODE_CELL.match(cell)
-    assert match, f"README sanitiser table: {cell!r} is not one code span"
+    assert match, f"docs/generation.md sanitiser table: {cell!r} is not one code span"
     return (match["fenced"] or match["plain"]).replace("\\n", "\n")
 
 
@@ -42,7 +42,7 @@ def test_the_table_covers_every_rule_and_the_kept_material():
 
 
 @pytest.mark.parametrize(("behaviour", "rule", "raw", "stored"), ROWS, ids=[row[0] for row in ROWS])
-def test_readme_row(behaviour, rule, raw, stored):
+def test_each_row_of_the_table_holds(behaviour, rule, raw, stored):
     result = sanitise_instruction(raw)
     assert result.text == stored
     if rule == "none":
