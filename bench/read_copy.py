@@ -3,8 +3,7 @@
 Each warehouse holds N instructions and N responses of realistic length (~600 and ~1,500 characters), written by
 SQL into the real schema. A publish holds the warehouse (writers wait) while it is checkpointed and copied to a
 staging file, checks that the staging file opens, then renames it over the copy; `cp` of the same file is the raw
-floor. Medians of `--repeats`, the ratio within
-one run, the file sizes. One JSON object per size on stdout.
+floor. Medians of `--repeats`, the ratio within one run, the file sizes. One JSON object per size on stdout.
 
     .venv/bin/python bench/read_copy.py --sizes 10000 100000 1000000 --repeats 5
 """

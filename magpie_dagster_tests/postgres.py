@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from magpie_dagster.storage.leases import pid_running
 from magpie_dagster_tests.debian import installed
 from magpie_dagster_tests.servers import free_loopback_port
 
@@ -80,14 +81,6 @@ def postgres_server(database: str = "dagster") -> Iterator[Postgres]:
     finally:
         os.kill(pid, signal.SIGINT)  # "fast" shutdown
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_running(pid):
             time.sleep(0.1)
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

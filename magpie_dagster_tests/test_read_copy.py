@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import duckdb
@@ -119,8 +120,6 @@ def test_the_lock_message_points_a_reader_at_the_copy(tmp_path):
 
 def _wait_until_holding(reader: subprocess.Popen, copy: Path) -> None:
     """The holder has the copy open once DuckDB's lock on it shows in /proc (its fd points at the file)."""
-    import time
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         descriptors = Path(f"/proc/{reader.pid}/fd")

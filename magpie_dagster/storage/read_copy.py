@@ -20,13 +20,15 @@ from pathlib import Path
 import duckdb
 
 from magpie_dagster.storage import leases
+from magpie_dagster.storage.errors import WarehouseError, first_line
 from magpie_dagster.storage.schema import MARKER_TABLE
 from magpie_dagster.storage.warehouse import Warehouse
 
 
 def publish_read_copy(warehouse: Warehouse, *, ttl_s: float = leases.DEFAULT_TTL_S) -> Path | None:
     """Refreshes the read copy and returns its path; None when skipped (a lake, or a stage is writing: the
-    last one to finish publishes). The file is checkpointed and copied byte for byte while this process holds it,
+    last one to finish publishes). A failure raises `WarehouseError` (or `OSError` from the disk); the warehouse is
+    untouched either way. The file is checkpointed and copied byte for byte while this process holds it,
     so no transaction is half in it; DuckDB's `COPY FROM DATABASE` rewrites every block and is ~70x slower."""
     target = warehouse.read_copy_path
     if target is None:
@@ -42,6 +44,8 @@ def publish_read_copy(warehouse: Warehouse, *, ttl_s: float = leases.DEFAULT_TTL
         with duckdb.connect(str(staging), read_only=True) as copied:  # a copy that does not open is never published
             copied.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone()
         os.replace(staging, target)
+    except duckdb.Error as error:
+        raise WarehouseError(f"The read copy {target} was not published: {first_line(error)}") from None
     finally:
         _unlink_staging(staging)
     return target
@@ -58,4 +62,3 @@ def _remove_leftovers(target: Path) -> None:
 def _unlink_staging(staging: Path) -> None:
     for path in (staging, staging.with_name(staging.name + ".wal")):
         path.unlink(missing_ok=True)
-

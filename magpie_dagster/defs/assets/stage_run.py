@@ -14,7 +14,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import dagster as dg
-import duckdb
 
 from magpie_dagster.defs.partitions import partition_label_of
 from magpie_dagster.defs.resources import WarehouseResource
@@ -81,7 +80,7 @@ def _refresh_read_copy(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         return
     try:
         published = publish_read_copy(store, ttl_s=warehouse.lease_ttl_s)
-    except (WarehouseError, duckdb.Error, OSError) as error:
+    except (WarehouseError, OSError) as error:
         context.log.warning(f"The warehouse's read copy was not refreshed ({error}); the next stage refreshes it.")
         return
     if published:
