@@ -19,12 +19,11 @@ import statistics
 import time
 
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.generation.instructions import InstructionSettings, instruction_requests
 from magpie_dagster.domain.generation.sampling_plan import plan_samples
-from magpie_dagster.domain.judging.evaluation import load_eval_set
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.tags import JUDGED_TAGS, TAGS
+from magpie_dagster.domain.tagging.evaluation import load_eval_set
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.tags import JUDGED_TAGS, TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.settings import DEFAULT_CATALOGUE
 
@@ -82,7 +81,7 @@ def main() -> None:
 
 
 def _generation_rate(engine: LlamaCppEngine, entry, samples: int, batch_size: int) -> float:
-    chat_format = chat_format_for(entry, engine, NIGHT)
+    chat_format = entry.chat_format(engine, NIGHT)
     plan = plan_samples(MODEL_KEY, NIGHT, samples, entry.system_prompts)
     requests = instruction_requests(chat_format, plan, InstructionSettings(sampling=entry.instruction_sampling))
     tokens, started = 0, time.perf_counter()

@@ -22,7 +22,7 @@ import polars as pl
 from magpie_dagster.domain.curation.presets import PRO_300K_FILTERED
 from magpie_dagster.domain.curation.recipe import apply_recipe
 from magpie_dagster.domain.exports import formats
-from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
 
 
 def synthetic(rows: int, seed: int = 0) -> pl.DataFrame:

@@ -32,7 +32,6 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.generation.sampling_plan import plan_samples, sample_seed
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.settings import DEFAULT_CATALOGUE
@@ -177,7 +176,7 @@ def _chat_format(entry):
     """Built before the clock starts: the asset path's template work is timed, the raw path has none."""
     engine = LlamaCppEngine(entry.model, n_ctx=entry.n_ctx, n_threads=entry.n_threads)
     try:
-        return chat_format_for(entry, engine, NIGHT)
+        return entry.chat_format(engine, NIGHT)
     finally:
         engine.close()
 

@@ -16,8 +16,8 @@ import statistics
 import time
 
 from magpie_dagster.domain.completion import CompletionRequest, SamplingParams
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.tags import JUDGED_TAGS, TAGS
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.tags import JUDGED_TAGS, TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the test helpers start PostgreSQL
 
 from magpie_dagster.storage import leases
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS
 from magpie_dagster.storage.generation_store import replace_batch
-from magpie_dagster.storage.schema import INSTRUCTIONS
 from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)

@@ -75,7 +75,7 @@ def measure(engine_name: str, arguments: argparse.Namespace, started: float) -> 
     from magpie_dagster.domain.chat_templates.derive import pre_query_prefix
     from magpie_dagster.domain.chat_templates.families import get_family
     from magpie_dagster.domain.completion import CompletionRequest, SamplingParams
-    from magpie_dagster.domain.judging.evaluation import load_eval_set
+    from magpie_dagster.domain.tagging.evaluation import load_eval_set
     from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 
     family = get_family("smollm2")

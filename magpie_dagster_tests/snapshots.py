@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from magpie_dagster.storage.cost_schema import ENGINE_CALLS
+from magpie_dagster.storage.costs_schema import ENGINE_CALLS
 from magpie_dagster.storage.lease_schema import LEASES
 from magpie_dagster.storage.schema import UNIQUE_KEYS
 from magpie_dagster.storage.warehouse import Warehouse

@@ -15,7 +15,7 @@ from magpie_dagster.domain.catalogue import (
     OpenAIGenerator,
     load_catalogue,
 )
-from magpie_dagster.domain.judging.prompts import PROMPTS
+from magpie_dagster.domain.tagging.prompts import PROMPTS
 from magpie_dagster.settings import DEFAULT_CATALOGUE
 
 VALID_ENTRY = """

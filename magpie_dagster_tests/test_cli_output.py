@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from magpie_dagster.cli import live_view
+from magpie_dagster.cli import live_view, night_report
 from magpie_dagster.cli.live_view import BarView, PlainView
 from magpie_dagster.defs.progress import Progress, parse_progress, progress_message
 from magpie_dagster.domain.generation.progress import GenerationProgress
@@ -105,6 +105,20 @@ def night_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess,
                 timeout=600,
             ), root
     return runs
+
+
+def test_the_times_table_lists_stages_in_the_pipelines_order():
+    """Steps finish in any order across partitions; the table reads them in the stage list's order."""
+    seconds = {
+        "alpha|2026-12-03": {"instruction_tags": 3.0, "responses": 2.0, "raw_instructions": 1.0},
+        "2026-12-03": {"night_rounds": 0.5, "curated_subset": 0.4},
+    }
+    console = Console(file=io.StringIO(), width=120)
+    console.print(night_report._times_table(seconds))
+    steps = {step for partition in seconds.values() for step in partition}
+    lines = [line.split() for line in console.file.getvalue().splitlines()]
+    rows = [cells[1] for cells in lines if len(cells) > 1 and cells[1] in steps]
+    assert rows == ["raw_instructions", "responses", "instruction_tags", "curated_subset", "night_rounds"]
 
 
 def test_a_quiet_night_prints_its_stages_and_a_table_and_logs_dagster_to_a_file(night_runs):

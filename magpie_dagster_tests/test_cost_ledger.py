@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from magpie_dagster.domain.completion import CompletionRequest, EngineError, SamplingParams
-from magpie_dagster.domain.costs import MeteredEngine
+from magpie_dagster.domain.costs.metering import MeteredEngine
 from magpie_dagster.domain.engine_config import Price
 from magpie_dagster.engines.fake import FakeEngine
 from magpie_dagster_tests.fakes import FakeEngineResource

@@ -15,6 +15,7 @@ from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import DATE_DIMENSION, MODEL_DIMENSION, model_date_key
 from magpie_dagster.defs.schedules import nightly_run_requests
 from magpie_dagster.defs.sensors import NIGHT_AUTOMATION
+from magpie_dagster.storage.warehouse import Warehouse
 
 CATALOGUE = """
 start_date: "2026-11-01"
@@ -154,3 +155,28 @@ def test_a_catalogue_with_in_process_vllm_keeps_a_process_per_step_in_the_asset_
     catalogue.write_text(CATALOGUE + "  - {key: big, engine: vllm, model: org/big, template: llama-3}\n")
     executor = build_definitions(catalogue, tmp_path / "w.duckdb").executor
     assert executor.name == "step_per_process"
+
+
+def test_every_table_asset_shows_its_table_and_columns_before_its_first_run(tmp_path, monkeypatch):
+    """The UI's asset page names the warehouse table and lists its columns with no materialisation yet: the
+    columns are those of a real warehouse file's table."""
+    monkeypatch.setenv("MAGPIE_WAREHOUSE", str(tmp_path / "w.duckdb"))
+    graph = lazy_definitions().get_repository_def().asset_graph
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    warehouse.ensure_schema()
+    shown = {}
+    with warehouse.connect(read_only=True) as connection:
+        for key in graph.get_all_asset_keys():
+            metadata = graph.get(key).metadata
+            if "dagster/table_name" not in metadata:
+                continue
+            table = metadata["dagster/table_name"]
+            columns = [(column.name, column.type) for column in metadata["dagster/column_schema"].columns]
+            real = connection.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+            assert columns == [tuple(row) for row in real]
+            shown[key.to_user_string()] = table
+    assert shown == {
+        "raw_instructions": "instructions", "responses": "responses", "instruction_tags": "instruction_tags",
+        "dedup_results": "dedup_results", "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
+        "night_rounds": "night_rounds",
+    }

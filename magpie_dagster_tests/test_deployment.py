@@ -225,7 +225,7 @@ def test_the_docker_build_context_builds_the_package_the_repository_builds(tmp_p
     from_image = wheel_files(context, tmp_path / "image-wheel")
     from_repository = wheel_files(repository, tmp_path / "repository-wheel")
     assert from_image == from_repository
-    assert {"magpie_dagster/catalogue.yaml", "magpie_dagster/domain/judging/eval_set.jsonl"} <= from_image
+    assert {"magpie_dagster/catalogue.yaml", "magpie_dagster/domain/tagging/eval_set.jsonl"} <= from_image
     extras = ("production", "lake", "k8s")
     optional = _pyproject()["project"]["optional-dependencies"]
     assert all(extra in optional for extra in extras)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from magpie_dagster.cli.main import main
-from magpie_dagster.domain.judging.evaluation import (
+from magpie_dagster.domain.tagging.evaluation import (
     EvalSetError,
     confusion_matrix,
     evaluate_judge,
@@ -17,9 +17,9 @@ from magpie_dagster.domain.judging.evaluation import (
     score_labels,
     within_one,
 )
-from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
-from magpie_dagster.domain.judging.prompts import PROMPT_VERSIONS, PROMPTS
-from magpie_dagster.domain.judging.tags import JUDGED_TAGS, spec_with_prompt
+from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.domain.tagging.prompts import PROMPT_VERSIONS, PROMPTS
+from magpie_dagster.domain.tagging.tags import JUDGED_TAGS, spec_with_prompt
 from magpie_dagster.engines.fake import FakeEngine
 from magpie_dagster_tests.fakes import JUDGE_SCRIPTS
 

@@ -7,9 +7,9 @@ import random
 import string
 
 from magpie_dagster.domain.completion import ChatRequest
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.labels import LABEL_SETS
-from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.labels import LABEL_SETS
+from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.fake import FakeEngine
 
 VALID = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from magpie_dagster.domain.judging.labels import LabelError, normalise_label
-from magpie_dagster.domain.judging.parse import JudgeAnswerError, extract_json_object
-from magpie_dagster.domain.judging.safety import read_guard_verdict
-from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.tagging.labels import LabelError, normalise_label
+from magpie_dagster.domain.tagging.parse import JudgeAnswerError, extract_json_object
+from magpie_dagster.domain.tagging.safety import read_guard_verdict
+from magpie_dagster.domain.tagging.tags import TAGS
 
 QUALITY = TAGS["quality"]
 DIFFICULTY = TAGS["difficulty"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
-from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
+from magpie_dagster.domain.tagging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 
 
 def test_failure_rates_over_their_thresholds_only():

@@ -10,8 +10,8 @@ import pytest
 from llama_cpp import LlamaGrammar
 
 from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, EngineError, SamplingParams
-from magpie_dagster.domain.judging.prompts import PROMPTS
-from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.tagging.prompts import PROMPTS
+from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.llama_cpp_batch import (
     GRAMMAR_SHORTLIST,

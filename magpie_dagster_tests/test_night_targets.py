@@ -16,11 +16,12 @@ import pytest
 from magpie_dagster.cli.night_driver import drive_night
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.defs.round_sensor import ROUND_TAG
-from magpie_dagster.domain.catalogue import SystemPrompt, load_catalogue
+from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.curation.rules import ShareBounds
 from magpie_dagster.domain.curation.selection import share_fill
+from magpie_dagster.domain.generation.config import SystemPrompt
 from magpie_dagster.domain.generation.sampling_plan import plan_samples
-from magpie_dagster.domain.targets import (
+from magpie_dagster.domain.rounds.targets import (
     BUDGET_SPENT,
     MAX_ROUNDS,
     TARGET_MET,

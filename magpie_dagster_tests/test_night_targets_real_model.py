@@ -17,7 +17,7 @@ from magpie_dagster.cli.night_driver import drive_night
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.targets import BUDGET_SPENT, MAX_ROUNDS, TARGET_MET
+from magpie_dagster.domain.rounds.targets import BUDGET_SPENT, MAX_ROUNDS, TARGET_MET
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.nights import embedded_model_catalogue, real_model_night
 

@@ -14,8 +14,8 @@ import pytest
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.domain.planning import project
-from magpie_dagster.storage import cost_store
+from magpie_dagster.domain.costs.planning import project
+from magpie_dagster.storage import costs_store
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.nights import embedded_model_catalogue, real_model_night
 
@@ -42,7 +42,7 @@ def test_plan_projects_the_next_nights_tokens_within_a_quarter(tmp_path):
     run(NIGHT)
     following = NIGHT + dt.timedelta(days=1)
     projected = project(
-        "smollm2_135m", cost_store.measured_rates(warehouse)["smollm2_135m"], 16, nights=1, nights_done=0
+        "smollm2_135m", costs_store.measured_rates(warehouse)["smollm2_135m"], 16, nights=1, nights_done=0
     )
     run(following)
     with warehouse.connect(read_only=True) as connection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from magpie_dagster.domain.completion import SamplingParams
-from magpie_dagster.domain.preference import choose_pair, sample_requests
+from magpie_dagster.domain.preference.pairs import choose_pair, sample_requests
 
 
 def test_chosen_is_the_best_and_rejected_the_worst():

@@ -8,9 +8,9 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from magpie_dagster.domain.completion import EngineError
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.language import detect_languages
-from magpie_dagster.domain.judging.safety import SAFETY_TAG
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.language import detect_languages
+from magpie_dagster.domain.tagging.safety import SAFETY_TAG
 from magpie_dagster.engines.fake import FakeEngine
 from magpie_dagster.engines.reward_model import RewardModelClient, last_pooled_value
 from magpie_dagster_tests.servers import serve_on_loopback

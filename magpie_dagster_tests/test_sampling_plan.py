@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from magpie_dagster.domain.catalogue import SystemPrompt
+from magpie_dagster.domain.generation.config import SystemPrompt
 from magpie_dagster.domain.generation.sampling_plan import conversation_id, plan_samples, sample_seed
 
 NIGHT = dt.date(2026, 11, 20)

@@ -7,9 +7,9 @@ import datetime as dt
 import dagster as dg
 
 from magpie_dagster.defs.assets.generation import fresh_run_config
-from magpie_dagster.domain.judging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
-from magpie_dagster.domain.judging.prompts import PROMPTS
-from magpie_dagster.domain.judging.tags import prompt_versions_of
+from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster.domain.tagging.prompts import PROMPTS
+from magpie_dagster.domain.tagging.tags import prompt_versions_of
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)

@@ -9,9 +9,9 @@ import dagster as dg
 import pytest
 
 from magpie_dagster.cli.main import main
+from magpie_dagster.domain.generation.config import ProbeSettings
 from magpie_dagster.domain.generation.instructions import InstructionRecord
 from magpie_dagster.domain.generation.probe import probe_report
-from magpie_dagster.domain.probe_config import ProbeSettings
 from magpie_dagster_tests.nights import embedded_model_catalogue
 
 NIGHT = dt.date(2026, 11, 20)

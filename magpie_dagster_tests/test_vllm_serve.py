@@ -19,9 +19,9 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.chat_templates.derive import pre_query_prefix
 from magpie_dagster.domain.chat_templates.families import get_family
 from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, SamplingParams
-from magpie_dagster.domain.judging.judge import JudgeItem, judge_items
-from magpie_dagster.domain.judging.labels import TASK_CATEGORIES
-from magpie_dagster.domain.judging.tags import TAGS
+from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
+from magpie_dagster.domain.tagging.labels import TASK_CATEGORIES
+from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.openai_server import OpenAICompletionsEngine
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.nights import seed_offset

@@ -12,7 +12,8 @@ import pytest
 
 from magpie_dagster.storage import generation_store, leases
 from magpie_dagster.storage.errors import WarehouseError
-from magpie_dagster.storage.schema import DDL, INSTRUCTIONS, RESPONSES, UNIQUE_KEYS
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
+from magpie_dagster.storage.schema import DDL, UNIQUE_KEYS
 from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)

@@ -18,8 +18,8 @@ from magpie_dagster.defs.resources import command_api_key
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.completion import SamplingParams
 from magpie_dagster.domain.engine_config import Connection, OpenAIConnection
-from magpie_dagster.domain.judging.evaluation import FAILED, TagScore, evaluate_judge, load_eval_set
-from magpie_dagster.domain.judging.tags import spec_with_prompt
+from magpie_dagster.domain.tagging.evaluation import FAILED, TagScore, evaluate_judge, load_eval_set
+from magpie_dagster.domain.tagging.tags import spec_with_prompt
 from magpie_dagster.engines.factory import open_engine
 from magpie_dagster.settings import catalogue_path
 

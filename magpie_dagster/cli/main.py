@@ -11,7 +11,7 @@ from magpie_dagster.cli import eval_judge, housekeeping, plan, probe, ui
 from magpie_dagster.cli.run_command import run_night
 from magpie_dagster.domain.catalogue import CatalogueError
 from magpie_dagster.domain.completion import EngineError
-from magpie_dagster.domain.judging.evaluation import EvalSetError
+from magpie_dagster.domain.tagging.evaluation import EvalSetError
 from magpie_dagster.storage.errors import WarehouseError
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from magpie_dagster.domain.catalogue import Catalogue
-from magpie_dagster.storage import round_store
+from magpie_dagster.storage import rounds_store
 from magpie_dagster.storage.warehouse import Warehouse
 
 
@@ -29,7 +29,7 @@ def drive_night(
     passes = 0
     while passes < most_rounds(catalogue, model_keys):
         if passes:
-            planned = round_store.open_rounds(warehouse, night, model_keys)
+            planned = rounds_store.open_rounds(warehouse, night, model_keys)
             if not planned:
                 break
             keys = sorted(planned)

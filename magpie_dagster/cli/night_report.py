@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from magpie_dagster.domain import stages
 from magpie_dagster.storage import curation_store, summary
 from magpie_dagster.storage.warehouse import Warehouse
 
@@ -76,8 +77,11 @@ def _rows_table(warehouse: Warehouse, night: dt.date, model_keys: list[str]) -> 
 
 
 def _times_table(step_seconds: dict[str, dict[str, float]]) -> Table:
-    """A row per stage, a column per partition (the models' and the night's)."""
-    steps = list(dict.fromkeys(step for seconds in step_seconds.values() for step in seconds))
+    """A row per stage in the pipeline's order (`domain/stages.py`), a column per partition (the models' and the
+    night's)."""
+    order = {asset.name: position for position, asset in enumerate(stages.ASSETS)}
+    seen = dict.fromkeys(step for seconds in step_seconds.values() for step in seconds)
+    steps = sorted(seen, key=lambda step: order.get(step, len(order)))
     table = Table(title="seconds per stage", title_justify="left")
     table.add_column("stage")
     for partition in step_seconds:

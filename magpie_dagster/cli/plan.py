@@ -13,10 +13,10 @@ import datetime as dt
 
 from magpie_dagster.cli.configured import configured_warehouse
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.planning import project, render_plan
-from magpie_dagster.domain.targets import first_round_samples
+from magpie_dagster.domain.costs.planning import project, render_plan
+from magpie_dagster.domain.rounds.targets import first_round_samples
 from magpie_dagster.settings import catalogue_path
-from magpie_dagster.storage import cost_store, round_store
+from magpie_dagster.storage import costs_store, rounds_store
 from magpie_dagster.storage.warehouse import Warehouse
 
 
@@ -36,7 +36,7 @@ def plan(arguments: argparse.Namespace) -> int:
     keys = arguments.models.split(",") if arguments.models else list(catalogue.model_keys)
     entries = [catalogue.entry(key.strip()) for key in keys]
     warehouse = configured_warehouse()
-    rates = cost_store.measured_rates(warehouse)
+    rates = costs_store.measured_rates(warehouse)
     nights = (arguments.end - arguments.start).days + 1
     projections = [
         project(
@@ -44,7 +44,7 @@ def plan(arguments: argparse.Namespace) -> int:
             rates.get(entry.key),
             _samples_per_night(catalogue, entry, warehouse, arguments.start),
             nights,
-            cost_store.generated_nights(warehouse, entry.key, arguments.start, arguments.end),
+            costs_store.generated_nights(warehouse, entry.key, arguments.start, arguments.end),
         )
         for entry in entries
     ]
@@ -59,5 +59,5 @@ def _samples_per_night(catalogue, entry, warehouse: Warehouse, start: dt.date) -
     target = catalogue.target_of(entry.key)
     if target is None or not warehouse.exists():
         return entry.instructions_per_batch
-    measured = round_store.measured_yield(warehouse, entry.key, dt.date.max)
+    measured = rounds_store.measured_yield(warehouse, entry.key, dt.date.max)
     return first_round_samples(target, entry.instructions_per_batch, measured)

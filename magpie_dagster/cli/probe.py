@@ -12,7 +12,6 @@ import datetime as dt
 
 from magpie_dagster.defs.resources import command_api_key
 from magpie_dagster.domain.catalogue import load_catalogue
-from magpie_dagster.domain.generation.generator_setup import chat_format_for
 from magpie_dagster.domain.generation.instructions import InstructionSettings, generate_instructions
 from magpie_dagster.domain.generation.probe import probe_report
 from magpie_dagster.domain.generation.sampling_plan import plan_samples
@@ -45,7 +44,7 @@ def probe(arguments: argparse.Namespace) -> int:
     plan = plan_samples(entry.key, arguments.date, samples, entry.system_prompts)
     engine = open_engine(entry, api_key=command_api_key(entry.key, entry), label=entry.key)
     try:
-        chat_format = chat_format_for(entry, engine, arguments.date)
+        chat_format = entry.chat_format(engine, arguments.date)
         batches = generate_instructions(
             engine, chat_format, plan, settings, model_key=entry.key, partition_date=arguments.date,
             batch_size=entry.batch_size,

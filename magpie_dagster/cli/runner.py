@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.stage_run import EXIT_CODE
+from magpie_dagster.defs.plumbing.stage_run import EXIT_CODE
 from magpie_dagster.defs.step_crashes import StepCrash, step_crashes
 
 TERMINATION_MESSAGE = "received termination signal"  # the multiprocess executor's engine event

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.curation import build_curation_assets
+from magpie_dagster.defs.assets.curation import build_curated_subset
 from magpie_dagster.defs.assets.dedup import build_dedup_asset
+from magpie_dagster.defs.assets.exports import build_dataset_export
 from magpie_dagster.defs.assets.generation import build_generation_assets
+from magpie_dagster.defs.assets.preference import build_preference_pairs
+from magpie_dagster.defs.assets.rounds import build_night_rounds
 from magpie_dagster.defs.assets.tagging import build_tagging_asset
 from magpie_dagster.defs.jobs import asset_graph_executor, build_magpie_job, build_nightly_curation_job
 from magpie_dagster.defs.partitions import build_model_date_partitions, build_nights
@@ -32,11 +35,17 @@ def build_definitions(
     catalogue = load_catalogue(catalogue_path)
     partitions_def = build_model_date_partitions(catalogue)
     nights = build_nights(catalogue)
-    generation = build_generation_assets(partitions_def, catalogue.retries)
-    tags = build_tagging_asset(partitions_def, upstream=generation)
-    dedup = build_dedup_asset(partitions_def, upstream=generation)
-    per_model = [*generation, tags, dedup]
-    nightly = build_curation_assets(nights, dedup, tags)
+    per_model = [
+        *build_generation_assets(partitions_def, catalogue.retries),
+        build_tagging_asset(partitions_def),
+        build_dedup_asset(partitions_def),
+    ]
+    nightly = [
+        build_curated_subset(nights),
+        build_preference_pairs(nights),
+        build_dataset_export(nights),
+        build_night_rounds(nights),
+    ]
     model_job = build_magpie_job(partitions_def, per_model)
     curation_job = build_nightly_curation_job(nights, nightly)
     return dg.Definitions(

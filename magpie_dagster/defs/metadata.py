@@ -1,6 +1,8 @@
-"""Metadata the Dagster UI shows: small markdown tables of rows."""
+"""Metadata the Dagster UI shows: plain values typed for the UI, small markdown tables of rows."""
 
 from __future__ import annotations
+
+import dagster as dg
 
 
 def markdown_table(rows: list[dict], columns: list[str], max_chars: int = 120) -> str:
@@ -15,3 +17,18 @@ def markdown_table(rows: list[dict], columns: list[str], max_chars: int = 120) -
     divider = "| " + " | ".join("---" for _ in columns) + " |"
     body = ["| " + " | ".join(cell(row.get(column)) for column in columns) + " |" for row in rows]
     return "\n".join([header, divider, *body])
+
+
+def as_metadata(values: dict[str, object]) -> dict[str, dg.MetadataValue]:
+    """Plain numbers, text and JSON-able collections (a domain summary) as the UI's typed metadata values."""
+
+    def typed(value: object) -> dg.MetadataValue:
+        if isinstance(value, (bool, dict, list, tuple)):
+            return dg.MetadataValue.json(value)
+        if isinstance(value, int):
+            return dg.MetadataValue.int(value)
+        if isinstance(value, float):
+            return dg.MetadataValue.float(value)
+        return dg.MetadataValue.text(str(value))
+
+    return {name: typed(value) for name, value in values.items()}

@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from magpie_dagster.domain.catalogue import Catalogue, GeneratorEntry, load_catalogue
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.engine_config import Connection
-from magpie_dagster.domain.judge_config import RewardModelEntry
+from magpie_dagster.domain.tagging.config import RewardModelEntry
 from magpie_dagster.engines.factory import open_engine
 from magpie_dagster.engines.reward_model import RewardModelClient
 from magpie_dagster.storage.warehouse import Warehouse

@@ -14,11 +14,12 @@ import json
 import dagster as dg
 
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.domain.stages import NIGHT_ROUNDS
 
 ROUND_TAG = "magpie/round"
 NIGHT_TAG = "magpie/night"
 RUN_KEY_TAG = "dagster/run_key"
-NIGHT_ROUNDS_ASSET = dg.AssetKey("night_rounds")
+NIGHT_ROUNDS_ASSET = dg.AssetKey(NIGHT_ROUNDS)
 _FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 

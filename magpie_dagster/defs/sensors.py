@@ -54,14 +54,14 @@ def add_crash_advice(instance: dg.DagsterInstance, run: dg.DagsterRun, uses_llam
     entries = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
     if any(ADVICE_MARKER in (entry.message or "") for entry in entries):
         return []
-    partition = partition_label(run.tags)
+    partition = run_partition_label(run.tags)
     lines = [crash.describe(partition, uses_llama_cpp) for crash in step_crashes(entries)]
     for line in lines:
         instance.report_engine_event(line, run)
     return lines
 
 
-def partition_label(tags: dict[str, str]) -> str:
+def run_partition_label(tags: dict[str, str]) -> str:
     """`model|date` for a model partition, `night date` for a nightly one, as the CLI names them."""
     model, date = tags.get(f"{PARTITION_TAG}/{MODEL_DIMENSION}"), tags.get(f"{PARTITION_TAG}/{DATE_DIMENSION}")
     if model and date:

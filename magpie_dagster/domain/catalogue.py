@@ -15,14 +15,12 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from magpie_dagster.domain.chat_templates import ChatFormat, ChatTemplateError, load_chat_template
 from magpie_dagster.domain.chat_templates.validation import template_family_problem
+from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.config_model import Strict
-from magpie_dagster.domain.curation_config import (
-    CurationSettings,
-    DedupSettings,
-    ExportSettings,
-    PreferenceSettings,
-)
+from magpie_dagster.domain.curation.config import CurationSettings
+from magpie_dagster.domain.dedup.config import DedupSettings
 from magpie_dagster.domain.engine_config import (
     ENGINE_TAGS,
     LlamaCppConnection,
@@ -30,36 +28,18 @@ from magpie_dagster.domain.engine_config import (
     Sampling,
     VllmConnection,
 )
-from magpie_dagster.domain.judge_config import Judging, LlamaCppJudge
-from magpie_dagster.domain.judging.labels import TASK_CATEGORIES
-from magpie_dagster.domain.probe_config import ProbeSettings
+from magpie_dagster.domain.exports.config import ExportSettings
+from magpie_dagster.domain.generation.config import ProbeSettings, RetrySettings, SystemPrompt
+from magpie_dagster.domain.preference.config import PreferenceSettings
+from magpie_dagster.domain.rounds.config import Target
 from magpie_dagster.domain.strict_yaml import load_unique_keys
-from magpie_dagster.domain.targets import Target
+from magpie_dagster.domain.tagging.config import Judging, LlamaCppJudge
 
 PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class CatalogueError(ValueError):
     """The catalogue file is missing or malformed; the message names the file, entry and field."""
-
-
-class SystemPrompt(Strict):
-    """A steering system turn; `text: null` keeps the template's own default system turn.
-
-    `category`: the task category the prompt steers toward; with a target and a recipe's category shares,
-    later rounds draw prompts of categories still short more often."""
-
-    name: str = Field(min_length=1)
-    text: str | None = None
-    weight: float = Field(1.0, gt=0.0)
-    category: str | None = None
-
-    @field_validator("category")
-    @classmethod
-    def _known_category(cls, category: str | None) -> str | None:
-        if category is not None and category not in TASK_CATEGORIES:
-            raise ValueError(f"unknown task category {category!r}; use one of: {', '.join(TASK_CATEGORIES)}")
-        return category
 
 
 class _GeneratorBase(Strict):
@@ -75,10 +55,27 @@ class _GeneratorBase(Strict):
     system_prompts: tuple[SystemPrompt, ...] = ()
     stop_at_assistant_word: bool = False
     probe: ProbeSettings = ProbeSettings()
-    target: Target | None = None  # curated rows to end the night with, in rounds (`domain.targets`)
+    target: Target | None = None  # curated rows to end the night with, in rounds (`domain.rounds`)
     # Catalogue keys whose models answer this entry's instructions (each with its own template, engine and
     # sampling); empty: the entry answers its own. List the entry's own key to have it answer too.
     responders: tuple[str, ...] = ()
+
+    def chat_format(self, engine: GenerationEngine, pinned_date: dt.date) -> ChatFormat:
+        """A known family's format, or one derived from the model's own template. Dates in templates (Llama-3.1's
+        "Today Date") are pinned to the partition date, so re-runs match."""
+        if self.template != "auto":
+            return ChatFormat.from_family(self.template, pinned_date=pinned_date)
+        if self.chat_template_file:
+            model_template = load_chat_template(self.chat_template_file)
+        else:
+            model_template = engine.chat_template()
+        if model_template is None:
+            raise ChatTemplateError(
+                f"Model {self.key!r} has `template: auto`, but the {engine.engine_name} engine cannot read the "
+                "model's chat template. Set `template` to a known family (e.g. llama-3, qwen2.5, smollm2) or "
+                "`chat_template_file` to the model's tokenizer_config.json or a .jinja file."
+            )
+        return ChatFormat.from_model_template(model_template, pinned_date=pinned_date)
 
     @field_validator("key")
     @classmethod
@@ -131,14 +128,6 @@ class OpenAIGenerator(_GeneratorBase, OpenAIConnection):
 
 
 GeneratorEntry = Annotated[LlamaCppGenerator | VllmGenerator | OpenAIGenerator, Field(discriminator="engine")]
-
-
-class RetrySettings(Strict):
-    """How Dagster retries a generation step that failed on a transient engine fault; each retry resumes from
-    the batches already stored. `max_retries: 0` turns retries off."""
-
-    max_retries: int = Field(2, ge=0, le=20)
-    delay_s: float = Field(10.0, ge=0.0, le=3600.0)
 
 
 # Without a `judging` section the packaged model judges, so the whole pipeline runs offline.

@@ -3,7 +3,7 @@
 `vllm serve <reward-model>` (e.g. Skywork-Reward, ArmoRM, internlm2-reward) exposes POST /pooling, which takes
 the conversation as chat messages and returns the model's pooled output. A reward model's score is its last
 pooled value (one scalar for sequence-classification heads; the final token's value for per-token heads).
-The LLM-as-judge alternative is the `reward` tag in `domain/judging/tags.py`, judged like any other tag. Like
+The LLM-as-judge alternative is the `reward` tag in `domain/tagging/tags.py`, judged like any other tag. Like
 an `openai` entry, the reward model may be served by several replicas (`base_url: [...]`).
 """
 

@@ -1,4 +1,4 @@
-"""Every SQL statement of the nightly curation stage: the rows to curate, decisions, preference pairs."""
+"""Every SQL statement of the nightly curation stage: the rows to curate, the recipe's decisions, the subset."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS, PREFERENCE
+from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
-from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
-from magpie_dagster.storage.tag_schema import ANSWER_TAGS_VIEW, INSTRUCTION_TAGS_VIEW
+from magpie_dagster.storage.tagging_schema import ANSWER_TAGS_VIEW, INSTRUCTION_TAGS_VIEW
+from magpie_dagster.storage.usable import usable
 from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch, upsert
 
 # One row per usable answer: `conversation_id` is the answer's (the instruction's own id when its model answered
@@ -28,13 +29,13 @@ SELECT r.conversation_id, i.conversation_id AS instruction_id, r.response_model,
     i.gen_input_configs, r.gen_response_configs
 FROM {INSTRUCTIONS} i
 JOIN {RESPONSES} r ON r.instruction_id = i.conversation_id AND r.model = i.model
-    AND r.partition_date = i.partition_date AND r.drop_reason IS NULL
+    AND r.partition_date = i.partition_date AND {usable('r')}
 LEFT JOIN {INSTRUCTION_TAGS_VIEW} t ON t.conversation_id = i.conversation_id AND t.model = i.model
     AND t.partition_date = i.partition_date
 LEFT JOIN {ANSWER_TAGS_VIEW} a ON a.conversation_id = r.conversation_id AND a.model = r.model
     AND a.partition_date = r.partition_date
 LEFT JOIN {DEDUP_VIEW} d ON d.conversation_id = i.conversation_id
-WHERE i.partition_date = $night AND i.drop_reason IS NULL AND list_contains($models, i.model)
+WHERE i.partition_date = $night AND {usable('i')} AND list_contains($models, i.model)
 ORDER BY i.model, i.sample_index, r.response_model
 """
 
@@ -112,26 +113,8 @@ def curated_subset(warehouse: Warehouse, night: dt.date, models: Sequence[str]) 
             f"""
             SELECT rows.*, c.subset_rank FROM ({_NIGHT_ROWS}) rows
             JOIN {CURATED} c ON c.conversation_id = rows.conversation_id AND c.night = $night
-            WHERE c.drop_reason IS NULL ORDER BY c.subset_rank
+            WHERE {usable('c')} ORDER BY c.subset_rank
             """,
             {"night": night, "models": list(models)},
-        ).to_arrow_table()
-    return pl.from_arrow(table)
-
-
-def replace_preference_pairs(
-    warehouse: Warehouse, lease: Lease, night: dt.date, pairs: Sequence[dict], ties: int
-) -> None:
-    with warehouse.transaction() as connection:
-        lease.assert_held(connection)
-        connection.execute(f"UPDATE {CURATION_RUNS} SET preference_ties = ? WHERE night = ?", [ties, night])
-        batch = typed_batch(connection, PREFERENCE, [{**pair, "night": night} for pair in pairs])
-        replace_scope(connection, PREFERENCE, "night = ?", [night], batch)
-
-
-def preference_pairs(warehouse: Warehouse, night: dt.date) -> pl.DataFrame:
-    with warehouse.connect(read_only=True) as connection:
-        table = connection.execute(
-            f"SELECT * EXCLUDE (created_at, night) FROM {PREFERENCE} WHERE night = ? ORDER BY conversation_id", [night]
         ).to_arrow_table()
     return pl.from_arrow(table)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
+from functools import partial
 from typing import Any
 
+from magpie_dagster.domain.generation.resume import GeneratedRows
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
-from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
+from magpie_dagster.storage.usable import usable
 from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
 
 GENERATED_TABLES = (INSTRUCTIONS, RESPONSES)
@@ -68,7 +71,7 @@ def usable_instructions(warehouse: Warehouse, model: str, partition_date: dt.dat
             f"""
             SELECT conversation_id, sample_index, instruction, system_prompt_name
             FROM {INSTRUCTIONS}
-            WHERE model = ? AND partition_date = ? AND drop_reason IS NULL
+            WHERE model = ? AND partition_date = ? AND {usable()}
             ORDER BY sample_index
             """,
             [model, partition_date],
@@ -86,6 +89,18 @@ def drop_reasons(warehouse: Warehouse, table: str, model: str, partition_date: d
             [model, partition_date],
         ).fetchall()
     return dict(rows)
+
+
+def generated_rows(
+    warehouse: Warehouse, lease: Lease, table: str, model: str, partition_date: dt.date
+) -> GeneratedRows:
+    """The partition's rows of `table` as the generation domain resumes them."""
+    return GeneratedRows(
+        stored_fingerprints=partial(stored_fingerprints, warehouse, table, model, partition_date),
+        replace_batch=partial(replace_batch, warehouse, lease, table),
+        remove_all_but=partial(remove_all_but, warehouse, lease, table, model, partition_date),
+        drop_reasons=partial(drop_reasons, warehouse, table, model, partition_date),
+    )
 
 
 def _check_table(table: str) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
+from magpie_dagster.storage.curation_schema import CURATED
 from magpie_dagster.storage.dedup_schema import EMBEDDINGS, NEAREST, PAIRS
-from magpie_dagster.storage.round_schema import NIGHT_ROUNDS
-from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
-from magpie_dagster.storage.tag_schema import JUDGEMENTS
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
+from magpie_dagster.storage.preference_schema import PREFERENCE
+from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS
+from magpie_dagster.storage.tagging_schema import JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse
 
 _BY_MODEL = (INSTRUCTIONS, RESPONSES, JUDGEMENTS, EMBEDDINGS, NEAREST, CURATED, PREFERENCE, NIGHT_ROUNDS)

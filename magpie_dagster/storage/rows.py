@@ -9,11 +9,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from magpie_dagster.domain.costs import EngineCall
+from magpie_dagster.domain.costs.metering import EngineCall
 from magpie_dagster.domain.generation.instructions import InstructionRecord
 from magpie_dagster.domain.generation.responses import ResponseRecord
-from magpie_dagster.domain.judging.judge import TagResult
-from magpie_dagster.domain.preference import PreferencePair
+from magpie_dagster.domain.preference.pairs import PreferencePair
+from magpie_dagster.domain.tagging.judge import TagResult
 
 
 def instruction_row(record: InstructionRecord) -> dict[str, Any]:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import re
 
-from magpie_dagster.storage.cost_schema import COST_DDL, ENGINE_CALLS
-from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATION_RUNS, PREFERENCE
+from magpie_dagster.storage.costs_schema import COST_DDL, ENGINE_CALLS
+from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATION_RUNS
 from magpie_dagster.storage.dedup_schema import DEDUP_DDL, EMBEDDINGS, NEAREST, PAIRS
+from magpie_dagster.storage.generation_schema import (
+    GENERATION_BACKFILLS,
+    GENERATION_COLUMNS_ADDED,
+    GENERATION_DDL,
+    INSTRUCTIONS,
+    RESPONSES,
+)
 from magpie_dagster.storage.lease_schema import LEASES, LEASES_DDL
-from magpie_dagster.storage.round_schema import NIGHT_ROUNDS, ROUNDS_DDL
-from magpie_dagster.storage.tag_schema import ANSWER_TAGS_DDL, INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
-
-INSTRUCTIONS = "instructions"
-RESPONSES = "responses"
+from magpie_dagster.storage.preference_schema import PREFERENCE, PREFERENCE_DDL
+from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS, ROUNDS_DDL
+from magpie_dagster.storage.tagging_schema import ANSWER_TAGS_DDL, INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 PARTITIONED_TABLES = (INSTRUCTIONS, RESPONSES, JUDGEMENTS)
 # The warehouse records which schema wrote it; a newer version is refused, a database without it is not ours.
@@ -48,82 +53,20 @@ DDL = (
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )
     """,
-    f"""
-    CREATE TABLE IF NOT EXISTS {INSTRUCTIONS} (
-        conversation_id VARCHAR NOT NULL,
-        model VARCHAR NOT NULL,
-        partition_date DATE NOT NULL,
-        sample_index INTEGER NOT NULL,
-        system_prompt_name VARCHAR,
-        instruction VARCHAR NOT NULL,
-        raw_instruction VARCHAR NOT NULL,
-        sanitiser_rules VARCHAR[] NOT NULL,
-        drop_reason VARCHAR,
-        gen_input_configs STRUCT(
-            temperature DOUBLE, top_p DOUBLE, max_tokens INTEGER, input_generator VARCHAR,
-            seed BIGINT, pre_query_template VARCHAR
-        ) NOT NULL,
-        prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL,
-        finish_reason VARCHAR NOT NULL,
-        fingerprint VARCHAR,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
-    )
-    """,
-    f"""
-    CREATE TABLE IF NOT EXISTS {RESPONSES} (
-        conversation_id VARCHAR NOT NULL,
-        model VARCHAR NOT NULL,
-        partition_date DATE NOT NULL,
-        instruction VARCHAR NOT NULL,
-        response VARCHAR NOT NULL,
-        conversations STRUCT("from" VARCHAR, "value" VARCHAR)[] NOT NULL,
-        turns INTEGER NOT NULL,
-        turn_stop_reason VARCHAR,
-        drop_reason VARCHAR,
-        finish_reason VARCHAR NOT NULL,
-        gen_response_configs STRUCT(
-            prompt VARCHAR, temperature DOUBLE, top_p DOUBLE, repetition_penalty DOUBLE, max_tokens INTEGER,
-            stop_tokens VARCHAR[], output_generator VARCHAR, engine VARCHAR
-        ) NOT NULL,
-        prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL,
-        fingerprint VARCHAR,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
-        reasoning VARCHAR,
-        reasoning_closed BOOLEAN,
-        instruction_id VARCHAR,
-        response_model VARCHAR
-    )
-    """,
+    *GENERATION_DDL,
     JUDGEMENTS_DDL,
     INSTRUCTION_TAGS_DDL,
     *DEDUP_DDL,
     *CURATION_DDL,
+    *PREFERENCE_DDL,
     LEASES_DDL,
     ROUNDS_DDL,
     *COST_DDL,  # after the curated table: the `costs` view reads it
-    # A version-1 warehouse gains the fingerprint columns; its rows (fingerprint NULL) are regenerated once.
-    f"ALTER TABLE {INSTRUCTIONS} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
-    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS fingerprint VARCHAR",
-    # Reasoning models' thinking, apart from the answer; rows written before keep NULL (no reasoning split off).
-    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS reasoning VARCHAR",
-    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS reasoning_closed BOOLEAN",
-    # Responders: an answer names the instruction it answers and the model that wrote it (`BACKFILLS` fills the
-    # rows written before, each its own model's answer to its own instruction).
-    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS instruction_id VARCHAR",
-    f"ALTER TABLE {RESPONSES} ADD COLUMN IF NOT EXISTS response_model VARCHAR",
+    *GENERATION_COLUMNS_ADDED,
     ANSWER_TAGS_DDL,  # after the columns it reads exist in an older warehouse
 )
-# (check, fix) pairs run after the DDL: the fix only when the check counts rows, so an up-to-date warehouse
-# opens without a write.
-BACKFILLS = (
-    (
-        f"SELECT count(*) FROM {RESPONSES} WHERE instruction_id IS NULL OR response_model IS NULL",
-        f"UPDATE {RESPONSES} SET instruction_id = coalesce(instruction_id, conversation_id), "
-        "response_model = coalesce(response_model, model) WHERE instruction_id IS NULL OR response_model IS NULL",
-    ),
-)
+BACKFILLS = GENERATION_BACKFILLS
+
 
 
 def unique_index_ddl(table: str) -> str:

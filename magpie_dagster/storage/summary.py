@@ -5,22 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from magpie_dagster.storage.curation_schema import CURATED, PREFERENCE
+from magpie_dagster.storage.curation_schema import CURATED
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
-from magpie_dagster.storage.round_schema import NIGHT_ROUNDS
-from magpie_dagster.storage.schema import INSTRUCTIONS, RESPONSES
-from magpie_dagster.storage.tag_schema import JUDGEMENTS
+from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
+from magpie_dagster.storage.preference_schema import PREFERENCE
+from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS
+from magpie_dagster.storage.tagging_schema import JUDGEMENTS
+from magpie_dagster.storage.usable import usable
 from magpie_dagster.storage.warehouse import Warehouse
 
 _PARTITION_COUNTS = f"""
 SELECT
     (SELECT count(*) FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2),
-    (SELECT count(*) FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
-    (SELECT count(*) FROM {RESPONSES} WHERE model = $1 AND partition_date = $2 AND drop_reason IS NULL),
+    (SELECT count(*) FROM {INSTRUCTIONS} WHERE model = $1 AND partition_date = $2 AND {usable()}),
+    (SELECT count(*) FROM {RESPONSES} WHERE model = $1 AND partition_date = $2 AND {usable()}),
     (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'ok'),
     (SELECT count(*) FROM {JUDGEMENTS} WHERE model = $1 AND partition_date = $2 AND status = 'failed'),
     (SELECT count(*) FROM {DEDUP_VIEW} WHERE model = $1 AND partition_date = $2 AND repeat_count > 0),
-    (SELECT count(*) FROM {CURATED} WHERE model = $1 AND night = $2 AND drop_reason IS NULL)
+    (SELECT count(*) FROM {CURATED} WHERE model = $1 AND night = $2 AND {usable()})
 """
 _DROP_REASONS = f"""
 SELECT drop_reason, count(*) FROM (
@@ -72,7 +74,7 @@ def rounds_summary(warehouse: Warehouse, model: str, partition_date: dt.date) ->
 def night_summary(warehouse: Warehouse, night: dt.date) -> str:
     with warehouse.connect(read_only=True) as connection:
         kept, total = connection.execute(
-            f"SELECT count(*) FILTER (drop_reason IS NULL), count(*) FROM {CURATED} WHERE night = ?", [night]
+            f"SELECT count(*) FILTER ({usable()}), count(*) FROM {CURATED} WHERE night = ?", [night]
         ).fetchone()
         pairs = connection.execute(f"SELECT count(*) FROM {PREFERENCE} WHERE night = ?", [night]).fetchone()[0]
     exports = warehouse.export_directory(night)

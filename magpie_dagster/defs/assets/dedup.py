@@ -4,25 +4,24 @@ import time
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.stage_run import stage_run
 from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.plumbing.stage_assets import model_asset
+from magpie_dagster.defs.plumbing.stage_run import stage_run
 from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, WarehouseResource
 from magpie_dagster.domain.dedup.corpus import update_for_partition
 from magpie_dagster.domain.dedup.embedding_cache import embed_partition
+from magpie_dagster.domain.stages import DEDUP_RESULTS
 from magpie_dagster.storage import dedup_store, generation_store, leases
 
-DEDUP_GROUP = "dedup"
 DISTANCE_METRIC = "squared_l2_unit"
 CORPUS_STAGE = "dedup_corpus"  # a lease per embedder: the corpus update is one partition at a time
 CORPUS_WAIT_S = 3600.0
 
 
-def build_dedup_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
-    @dg.asset(
-        name="dedup_results",
-        deps=upstream,
-        partitions_def=partitions_def,
-        group_name=DEDUP_GROUP,
+def build_dedup_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @model_asset(
+        partitions_def,
+        DEDUP_RESULTS,
         kinds={"duckdb", "python"},
         description=(
             "Exact (normalised text hash) and semantic near-duplicates across the whole corpus, all models and "

@@ -4,49 +4,48 @@ import time
 
 import dagster as dg
 
-from magpie_dagster.defs.assets.metering import metered, spend_metadata
-from magpie_dagster.defs.assets.stage_run import StageRun, stage_run
 from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
+from magpie_dagster.defs.plumbing.metering import metered, spend_metadata
+from magpie_dagster.defs.plumbing.stage_assets import model_asset
+from magpie_dagster.defs.plumbing.stage_run import StageRun, stage_run
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.progress import progress_message
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.completion import GenerationEngine
-from magpie_dagster.domain.judging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
-from magpie_dagster.domain.judging.judge import JudgeItem
-from magpie_dagster.domain.judging.taggers import Tagger, taggers
-from magpie_dagster.domain.judging.tagging import TagStats
-from magpie_dagster.storage import tag_store
+from magpie_dagster.domain.stages import INSTRUCTION_TAGS
+from magpie_dagster.domain.tagging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
+from magpie_dagster.domain.tagging.judge import JudgeItem
+from magpie_dagster.domain.tagging.taggers import Tagger, taggers
+from magpie_dagster.domain.tagging.tagging import TagStats
+from magpie_dagster.storage import tagging_store
 from magpie_dagster.storage.rows import judgement_row
 
-TAGGING_GROUP = "tagging"
 PARSE_FAILURE_CHECK = "judge_parse_failure_rate"
 LABELS_IN_SET_CHECK = "labels_in_their_sets"
 DEGENERATE_LABELS_CHECK = "labels_not_degenerate"
 
 
-def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list) -> dg.AssetsDefinition:
-    @dg.asset(
-        name="instruction_tags",
-        deps=upstream,
-        partitions_def=partitions_def,
-        group_name=TAGGING_GROUP,
+def build_tagging_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @model_asset(
+        partitions_def,
+        INSTRUCTION_TAGS,
         kinds={"duckdb", "python"},
         pool=ENGINE_POOL,
         check_specs=[
             dg.AssetCheckSpec(
                 PARSE_FAILURE_CHECK,
-                asset="instruction_tags",
+                asset=INSTRUCTION_TAGS,
                 description="Share of failed judgements per tag is under the catalogue's threshold.",
             ),
             dg.AssetCheckSpec(
                 LABELS_IN_SET_CHECK,
-                asset="instruction_tags",
+                asset=INSTRUCTION_TAGS,
                 description="Every stored label belongs to its tag's label set.",
             ),
             dg.AssetCheckSpec(
                 DEGENERATE_LABELS_CHECK,
-                asset="instruction_tags",
+                asset=INSTRUCTION_TAGS,
                 description=(
                     "No judged tag (difficulty, input_quality, task_category) puts one label on at least "
                     "`judging.judge.max_label_share` (0.9) of the partition's rows: a warning that the judge "
@@ -69,8 +68,8 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
         model_key, partition_date = model_and_date(context)
         judging = catalogue.catalogue.judging
         with stage_run(context, warehouse) as run:
-            items = _items(tag_store.judging_inputs(run.store, model_key, partition_date))
-            answers = _items(tag_store.answered_inputs(run.store, model_key, partition_date))
+            items = _items(tagging_store.judging_inputs(run.store, model_key, partition_date))
+            answers = _items(tagging_store.answered_inputs(run.store, model_key, partition_date))
 
             def open_judge(label: str, connection) -> GenerationEngine:
                 engine = engines.engine_named(label, connection)
@@ -82,8 +81,8 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition, upstream: list)
                 )
                 for tagger in taggers(judging, open_judge, engines.reward_model)
             ]
-            outcomes = tag_store.tag_outcomes(run.store, model_key, partition_date)
-            labels = tag_store.label_counts(run.store, model_key, partition_date)
+            outcomes = tagging_store.tag_outcomes(run.store, model_key, partition_date)
+            labels = tagging_store.label_counts(run.store, model_key, partition_date)
             spend = spend_metadata(run, model_key, partition_date)
         thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judge.tags}
         if judging.safety is not None:
@@ -131,8 +130,8 @@ def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partit
     version = tagger.version
     stats = TagStats(version.tag, version.judge_model, version.prompt_version)
     current = [i.conversation_id for i in items]
-    tag_store.drop_stale_judgements(run.store, run.lease, model_key, partition_date, version.tag, current)
-    cached = tag_store.cached_judgements(run.store, model_key, partition_date, version.tag)
+    tagging_store.drop_stale_judgements(run.store, run.lease, model_key, partition_date, version.tag, current)
+    cached = tagging_store.cached_judgements(run.store, model_key, partition_date, version.tag)
     todo = version.to_judge(items, cached)
     stats.reused = len(version.eligible(items)) - len(todo)
     for start in range(0, len(todo), tagger.batch_size):
@@ -146,7 +145,7 @@ def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partit
             judgement_row(r, model_key, partition_date, input_hash[r.conversation_id], version.judge_model)
             for r in results
         ]
-        tag_store.write_judgements(run.store, run.lease, rows)
+        tagging_store.write_judgements(run.store, run.lease, rows)
         done = min(start + len(batch), len(todo))
         detail = f"judged ({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
         context.log.info(progress_message(run.label, version.tag, done, len(todo), detail))

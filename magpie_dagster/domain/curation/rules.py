@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from magpie_dagster.domain.config_model import Strict
-from magpie_dagster.domain.judging.labels import LABEL_SETS
+from magpie_dagster.domain.tagging.labels import LABEL_SETS
 
 
 class _Rule(Strict):

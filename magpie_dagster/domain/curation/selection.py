@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from magpie_dagster.domain.curation.rules import ShareBounds
-from magpie_dagster.domain.judging.labels import INPUT_QUALITY
+from magpie_dagster.domain.tagging.labels import INPUT_QUALITY
 
 BEYOND_TARGET = "beyond_target"
 

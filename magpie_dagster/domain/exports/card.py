@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from magpie_dagster.domain.judging.checks import degenerate_labels
-from magpie_dagster.domain.judging.labels import LABEL_SETS
+from magpie_dagster.domain.tagging.checks import degenerate_labels
+from magpie_dagster.domain.tagging.labels import LABEL_SETS
 
 CARD = "README.md"
 FIGURE = "distributions.png"

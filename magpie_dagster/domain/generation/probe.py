@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from magpie_dagster.domain.generation.config import ProbeSettings
 from magpie_dagster.domain.generation.instructions import InstructionRecord
-from magpie_dagster.domain.judging.language import UNDETERMINED, detect_languages
-from magpie_dagster.domain.probe_config import ProbeSettings
+from magpie_dagster.domain.tagging.language import UNDETERMINED, detect_languages
 
 # What reasoning models write before an answer: a user query never starts like this.
 REASONING_MARKERS = ("<think>", "</think>", "<|channel|>analysis")

@@ -10,13 +10,14 @@ stored apart from its answer (`reasoning.py`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from magpie_dagster.domain.chat_templates import ChatFormat, Message
 from magpie_dagster.domain.completion import Completion, CompletionRequest, GenerationEngine
 from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
+from magpie_dagster.domain.generation.config import SystemPrompt
 from magpie_dagster.domain.generation.reasoning import split_reasoning
 from magpie_dagster.domain.generation.sampling_plan import answer_id, sample_seed
 from magpie_dagster.domain.generation.sanitise import drop_reason as instruction_drop_reason
@@ -256,3 +257,17 @@ def _to_record(conversation, settings: ResponseSettings, chat_format, engine) ->
         completion_tokens=conversation.completion_tokens,
         fingerprint=_fingerprint(engine, chat_format, conversation.kept, settings),
     )
+
+
+def kept_instructions(rows: Iterable[Mapping], system_prompts: Sequence[SystemPrompt]) -> list[KeptInstruction]:
+    """The partition's usable instructions (stored rows) as responders answer them, each with its system turn."""
+    texts = {prompt.name: prompt.text for prompt in system_prompts}
+    return [
+        KeptInstruction(
+            conversation_id=row["conversation_id"],
+            sample_index=row["sample_index"],
+            instruction=row["instruction"],
+            system_prompt=texts.get(row["system_prompt_name"]),
+        )
+        for row in rows
+    ]

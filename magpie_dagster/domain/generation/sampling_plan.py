@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from magpie_dagster.domain.catalogue import SystemPrompt
+from magpie_dagster.domain.generation.config import SystemPrompt
 from magpie_dagster.domain.seeds import derived_seed
 
 _CONVERSATION_NAMESPACE = uuid.UUID("6d61676d-7069-6500-8000-646167737472")

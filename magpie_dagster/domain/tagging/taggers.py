@@ -1,0 +1,139 @@
+"""The taggers a catalogue's `judging` section asks for: each a batch function from `JudgeItem`s to `TagResult`s,
+the same shape for an LLM judge, the offline language detector, a safety guard and a reward model, so the
+tagging stage stores and counts them all the same way.
+
+Models are opened through the callables the caller passes (the Dagster layer's engine resource, which opens each
+once per run), and only on the first batch that needs them: a fully cached partition loads no model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, Protocol
+
+from magpie_dagster.domain.completion import GenerationEngine, SamplingParams
+from magpie_dagster.domain.engine_config import Connection
+from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
+from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_items
+from magpie_dagster.domain.tagging.language import LANGUAGE_DETECTOR, detect_languages
+from magpie_dagster.domain.tagging.safety import SAFETY_TAG
+from magpie_dagster.domain.tagging.tagging import TagVersion
+from magpie_dagster.domain.tagging.tags import TAGS, TagSpec, spec_with_prompt
+
+REWARD_MODEL_PROTOCOL = "vllm-pooling-v1"
+# Rows per stored batch where no LLM sets the pace: the detector takes ~0.5 ms a row; the reward client keeps
+# its own limit of requests in flight.
+LANGUAGE_BATCH_SIZE = 256
+REWARD_MODEL_BATCH_SIZE = 64
+
+
+class RewardScorer(Protocol):
+    def score(self, items: Sequence[tuple[str, str, str]]) -> list[Any]:
+        """(conversation_id, instruction, response) -> one score per item with `score` and `error`."""
+
+
+OpenEngine = Callable[[str, Connection], GenerationEngine]  # (label: judge / safety, its connection)
+OpenRewardModel = Callable[[RewardModelEntry], RewardScorer]
+
+
+@dataclass(frozen=True)
+class Tagger:
+    version: TagVersion
+    batch_size: int
+    run: Callable[[Sequence[JudgeItem]], list[TagResult]]
+
+
+def taggers(judging: Judging, open_engine: OpenEngine, open_reward_model: OpenRewardModel) -> list[Tagger]:
+    judge = judging.judge
+    judge_sampling = SamplingParams(temperature=judge.temperature, max_tokens=judge.max_tokens)
+
+    def by_judge(spec: TagSpec) -> Tagger:
+        return _llm_tagger(spec, "judge", judge, open_engine, judge_sampling, judge.max_retries, judge.constrained,
+                           judge.batch_size)  # fmt: skip
+
+    found = [by_judge(spec_with_prompt(judge.prompt_version(tag))) for tag in judge.tags]
+    if judging.language:
+        found.append(_language_tagger(judging.language_candidates))
+    if judging.safety is not None:
+        guard = judging.safety
+        guard_sampling = SamplingParams(temperature=0.0, max_tokens=guard.max_tokens)
+        found.append(_llm_tagger(SAFETY_TAG, "safety", guard, open_engine, guard_sampling, 1, False, guard.batch_size))
+    if isinstance(judging.reward, RewardModelEntry):
+        found.append(_reward_model_tagger(judging.reward, open_reward_model))
+    elif judging.reward is not None:
+        found.append(by_judge(TAGS["reward"]))
+    return found
+
+
+def _llm_tagger(
+    spec: TagSpec,
+    label: str,
+    connection: Connection,
+    open_engine: OpenEngine,
+    sampling: SamplingParams,
+    max_retries: int,
+    constrained: bool,
+    batch_size: int,
+) -> Tagger:
+    def run(items: Sequence[JudgeItem]) -> list[TagResult]:
+        engine = open_engine(label, connection)
+        return judge_items(engine, items, spec, max_retries=max_retries, sampling=sampling, constrained=constrained)
+
+    return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batch_size, run)
+
+
+def _language_tagger(candidates: tuple[str, ...]) -> Tagger:
+    tag_version = TagVersion(
+        "language", LANGUAGE_DETECTOR, f"lingua-{version('lingua-language-detector')}:{','.join(candidates)}"
+    )
+
+    def run(items: Sequence[JudgeItem]) -> list[TagResult]:
+        codes = detect_languages([item.instruction for item in items], candidates)
+        return [
+            _untokened_result(tag_version, item.conversation_id, {"language": code}, code, None)
+            for item, code in zip(items, codes, strict=True)
+        ]
+
+    return Tagger(tag_version, LANGUAGE_BATCH_SIZE, run)
+
+
+def _reward_model_tagger(entry: RewardModelEntry, open_reward_model: OpenRewardModel) -> Tagger:
+    tag_version = TagVersion("reward", entry.model, REWARD_MODEL_PROTOCOL)
+
+    def run(items: Sequence[JudgeItem]) -> list[TagResult]:
+        scores = open_reward_model(entry).score(
+            [(item.conversation_id, item.instruction, item.response) for item in items]
+        )
+        return [
+            _untokened_result(
+                tag_version,
+                score.conversation_id,
+                {"instruct_reward": score.score} if score.error is None else None,
+                "" if score.score is None else str(score.score),
+                score.error,
+            )
+            for score in scores
+        ]
+
+    return Tagger(tag_version, REWARD_MODEL_BATCH_SIZE, run)
+
+
+def _untokened_result(
+    tag_version: TagVersion, conversation_id: str, columns: dict | None, raw_answer: str, error: str | None
+) -> TagResult:
+    """A result from a tagger that is not a chat model: one attempt, no tokens, never constrained."""
+    return TagResult(
+        conversation_id=conversation_id,
+        tag=tag_version.tag,
+        columns=columns,
+        raw_answer=raw_answer,
+        error=error,
+        attempts=1,
+        prompt_tokens=0,
+        completion_tokens=0,
+        judge_model=tag_version.judge_model,
+        prompt_version=tag_version.prompt_version,
+        constrained=False,
+    )
