@@ -140,7 +140,7 @@ class FakeEngineResource(EngineResource):
     """`script` picks how the fake answers; `unreachable` makes opening the engine fail like a dead server;
     the engines of `crashing_models` kill their own process with SIGSEGV on the first request; after
     `fail_after_requests` completion requests every further one fails like a server that went away; the engines
-    of `thinking_models` answer with a <think> block. Each
+    of `thinking_models` answer with a <think> block; `continuous` streams out of request order. Each
     completion request appends `label seed` to `request_log` when set, each chat request `label chat seed` (to
     count engine calls); each
     engine opened appends its label and process id to `open_log` when set (to count model loads)."""
@@ -153,6 +153,7 @@ class FakeEngineResource(EngineResource):
     fail_after_requests: int | None = None
     request_log: str | None = None
     open_log: str | None = None
+    continuous: bool = False  # stream completions as continuous decoding finishes them (out of request order)
 
     def _open(self, label: str, connection: Connection) -> GenerationEngine:
         if self.open_log:
@@ -168,7 +169,9 @@ class FakeEngineResource(EngineResource):
             text_for = _counted(text_for, label, self.fail_after_requests, self.request_log)
         if self.request_log:
             answer_for = _logged_chat(answer_for, label, self.request_log)
-        return FakeEngine(model_name=f"fake-{label}", text_for=text_for, answer_for=answer_for)
+        return FakeEngine(
+            model_name=f"fake-{label}", text_for=text_for, answer_for=answer_for, continuous=self.continuous
+        )
 
 
 def _counted(text_for, label: str, fail_after: int | None, log: str | None):

@@ -14,12 +14,12 @@ from magpie_dagster.domain.tagging.prompts import PROMPTS
 from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
 from magpie_dagster.engines.llama_cpp_batch import (
-    GRAMMAR_SHORTLIST,
     BatchedDecoder,
     DecodeJob,
     cells_needed,
     shared_prefix,
 )
+from magpie_dagster.engines.llama_cpp_sampling import GRAMMAR_SHORTLIST
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 
 PRE_QUERY = (
@@ -179,8 +179,8 @@ def test_a_request_larger_than_the_context_is_refused_with_the_fix(engines):
 
 
 def _masked_argmax(decoder, grammar, logits: np.ndarray) -> int:
-    decoder._grammar_masked(grammar, logits)
-    return int(np.argmax(decoder._candidate_buffer["logit"]))
+    decoder._tokens.grammar_masked(grammar, logits)
+    return int(np.argmax(decoder._tokens.candidate_buffer["logit"]))
 
 
 @pytest.mark.slow
@@ -194,10 +194,10 @@ def test_greedy_under_a_grammar_picks_what_masking_the_whole_vocabulary_picks(en
     )
     try:
         rng = np.random.default_rng(0)
-        logits = rng.normal(size=decoder._n_vocab).astype(np.float32)
-        decoder._grammar_masked(grammar, np.zeros(decoder._n_vocab, dtype=np.float32))
-        allowed = np.flatnonzero(~np.isinf(decoder._candidate_buffer["logit"]))
-        refused = np.setdiff1d(np.arange(decoder._n_vocab), allowed)
+        logits = rng.normal(size=decoder._tokens.n_vocab).astype(np.float32)
+        decoder._tokens.grammar_masked(grammar, np.zeros(decoder._tokens.n_vocab, dtype=np.float32))
+        allowed = np.flatnonzero(~np.isinf(decoder._tokens.candidate_buffer["logit"]))
+        refused = np.setdiff1d(np.arange(decoder._tokens.n_vocab), allowed)
         assert len(allowed) == 2  # an answer opens with `{` or `{"`: every other token is refused
         lower, higher = allowed
         cases = {
@@ -212,7 +212,7 @@ def test_greedy_under_a_grammar_picks_what_masking_the_whole_vocabulary_picks(en
                 trial[refused[:refused_above]] = 10.0 + np.arange(refused_above, dtype=np.float32)
                 trial[lower], trial[higher] = lower_logit, 9.5
                 assert _masked_argmax(decoder, grammar, trial) == expected, case
-                assert decoder._greedy_allowed(grammar, trial) == expected, case
+                assert decoder._tokens.greedy_allowed(grammar, trial) == expected, case
     finally:
         llama_cpp.llama_sampler_free(grammar)
 
@@ -252,14 +252,41 @@ def test_every_draw_sees_each_token_with_its_own_logit(engines):
     """Top-k sorts the candidate buffer in place: the next draw must not pair logits with the sorted ids."""
     _, batched = engines
     decoder = batched._batched_decoder([_job([1, 2, 3])])
-    warm = decoder._sampler_chain(DecodeJob((1,), SamplingParams(temperature=0.7, top_p=0.9), seed=3))
+    warm = decoder._tokens.chain(SamplingParams(temperature=0.7, top_p=0.9), 3)
     try:
         rng = np.random.default_rng(1)
         for _ in range(3):
-            logits = rng.normal(size=decoder._n_vocab).astype(np.float32)
-            candidates = decoder._candidates(logits)
-            assert np.array_equal(decoder._candidate_buffer["id"], np.arange(decoder._n_vocab))
-            assert np.array_equal(decoder._candidate_buffer["logit"], logits)
-            decoder._apply(warm, candidates)
+            logits = rng.normal(size=decoder._tokens.n_vocab).astype(np.float32)
+            candidates = decoder._tokens.candidates(logits)
+            assert np.array_equal(decoder._tokens.candidate_buffer["id"], np.arange(decoder._tokens.n_vocab))
+            assert np.array_equal(decoder._tokens.candidate_buffer["logit"], logits)
+            decoder._tokens.apply(warm, candidates)
     finally:
         llama_cpp.llama_sampler_free(warm)
+
+
+def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
+    """Streamed, a finished sequence's slot takes the next request at once: steps with a free slot come only after
+    the last request started (at most its max_tokens of them). Called a chunk at a time, every chunk waits for
+    its longest sequence with slots idle."""
+    _, batched = engines
+    caps = [2, 4, 6, 8]  # each chunk of four holds sequences of different lengths, whatever is sampled
+    requests = [
+        CompletionRequest(
+            PRE_QUERY + OPENINGS[seed % len(OPENINGS)],
+            SamplingParams(temperature=1.0, max_tokens=caps[seed % 4], stop=("<|im_end|>",)),
+            seed,
+        )
+        for seed in range(20)
+    ]
+    _, before = batched.decoding_steps
+    streamed = list(batched.complete_stream(requests, 4))
+    _, after_stream = batched.decoding_steps
+    for start in range(0, len(requests), 4):
+        batched.complete(requests[start : start + 4])
+    _, after_chunks = batched.decoding_steps
+    assert sorted(index for index, _ in streamed) == list(range(20))
+    assert all(completion.completion_tokens <= requests[index].sampling.max_tokens for index, completion in streamed)
+    stream_tail, chunk_tails = after_stream - before, after_chunks - after_stream
+    assert stream_tail <= max(caps)
+    assert chunk_tails > stream_tail

@@ -115,8 +115,12 @@ def test_a_partition_materialised_from_the_ui_runs_and_its_metadata_renders(ui, 
     with step(page, "metadata"):
         page.goto(base_url + "/assets/raw_instructions", wait_until="networkidle")
         page.get_by_text(f"{NIGHT.isoformat()}|served").first.wait_for()
-        metadata = page.locator("table", has_text="completion_tokens").first
+        # The run's metadata table (a key per row) beside the table's columns (its definition metadata).
+        metadata = page.locator("table", has=page.get_by_role("cell", name="tokens_per_s", exact=True)).first
         metadata.wait_for()
+        columns = page.locator("table", has=page.get_by_text("sanitiser_rules", exact=True)).first
+        columns.wait_for()
+        assert "raw_instruction" in columns.inner_text() and "gen_input_configs" in columns.inner_text()
         assert _value(page, metadata, "rows") == _value(page, metadata, "kept") == "6"
         assert _value(page, metadata, "drop_reasons") == "{}"
         preview = metadata.locator("table", has_text="finish_reason")  # the markdown table, drawn as a table

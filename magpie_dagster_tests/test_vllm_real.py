@@ -51,13 +51,15 @@ def _requests(prompt: str, seeds: list[int], **sampling) -> list[CompletionReque
     return [CompletionRequest(prompt, params, seed_offset() + seed) for seed in seeds]
 
 
-def test_every_seed_its_own_sample_and_the_same_seed_the_same_text(engine, pre_query):
-    first = engine.complete(_requests(pre_query, [1, 2, 3, 4, 1, 2]))
-    again = engine.complete(_requests(pre_query, [3, 4, 1, 2]))
-    texts = [completion.text for completion in first]
-    assert len(set(texts[:4])) >= 3, texts  # four seeds at temperature 1: (almost) never two alike
-    assert texts[4:] == texts[:2], "a seed repeated inside one call gives its text again"
-    assert [completion.text for completion in again] == texts[2:6], "and in a later call"
+def test_every_seed_its_own_sample_and_the_same_call_the_same_texts(engine, pre_query):
+    """Each request samples with its own seed, and a call made again gives its texts again. Across calls of other
+    composition a seed's text may differ: on a CPU with AMX vLLM computes in bfloat16 and a batch's other
+    summation order tips draws (measured: 3 of 6 seeds kept their text in a batch of 12; identical calls 6 of 6)."""
+    seeds = [1, 2, 3, 4, 5, 6]
+    first = [completion.text for completion in engine.complete(_requests(pre_query, seeds))]
+    again = [completion.text for completion in engine.complete(_requests(pre_query, seeds))]
+    assert len(set(first)) >= 5, first  # six seeds at temperature 1: (almost) never two alike
+    assert again == first
 
 
 def test_stop_strings_end_the_text_and_never_appear_in_it(engine, pre_query):

@@ -7,7 +7,7 @@ strings, never chat messages.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -87,6 +87,16 @@ class GenerationEngine(ABC):
         """Chat completions (judging needs no raw completion); one per request, in order."""
         raise EngineError(f"The {self.engine_name} engine cannot serve chat requests, so it cannot judge.")
 
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        """(position in `requests`, completion) as each finishes, so a caller stores finished rows while the rest
+        decode. An engine that keeps its slots full across the whole stream overrides this; the default completes
+        `chunk` requests per call."""
+        yield from _chunked(self.complete, requests, chunk)
+
+    def chat_stream(self, requests: Sequence[ChatRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        """`complete_stream` for chat requests."""
+        yield from _chunked(self.chat, requests, chunk)
+
     def chat_template(self) -> ModelChatTemplate | None:
         """The model's own chat template, when the engine can read it (for `template: auto`)."""
         return None
@@ -99,3 +109,9 @@ class GenerationEngine(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _chunked(call, requests: Sequence, chunk: int) -> Iterator[tuple[int, Completion]]:
+    for start in range(0, len(requests), max(chunk, 1)):
+        for offset, completion in enumerate(call(requests[start : start + chunk])):
+            yield start + offset, completion

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, as_completed
 from typing import Any
 
 
@@ -34,6 +34,17 @@ class DaemonThreadPool:
         futures = [self.submit(function, item) for item in items]
         try:
             return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+    def map_as_completed(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """(position, result) of `function` over `items` as each finishes; failures as in `map_all`."""
+        futures = {self.submit(function, item): index for index, item in enumerate(items)}
+        try:
+            for future in as_completed(futures):
+                yield futures[future], future.result()
         except BaseException:
             for future in futures:
                 future.cancel()

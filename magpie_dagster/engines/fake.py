@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from magpie_dagster.domain.completion import ChatRequest, Completion, CompletionRequest, GenerationEngine
 
@@ -48,11 +48,13 @@ class FakeEngine(GenerationEngine):
         text_for: Callable[[CompletionRequest], str] = default_fake_text,
         answer_for: Callable[[ChatRequest], str] | None = None,
         supports_json_schema: bool = True,
+        continuous: bool = False,
     ) -> None:
         super().__init__(model_name)
         self.text_for = text_for
         self.answer_for = answer_for or default_fake_judgement
         self.supports_json_schema = supports_json_schema
+        self.continuous = continuous
         self.requests: list[CompletionRequest] = []
         self.chat_requests: list[ChatRequest] = []
 
@@ -69,6 +71,20 @@ class FakeEngine(GenerationEngine):
         self.requests.extend(requests)
         return [self._complete_one(request) for request in requests]
 
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        """`continuous`: the whole stream at once, shortest answers first, as slots that never wait on a batch
+        would finish them (the order crosses every chunk boundary)."""
+        if not self.continuous:
+            yield from super().complete_stream(requests, chunk)
+            return
+        yield from _as_finished(self.complete(requests))
+
+    def chat_stream(self, requests: Sequence[ChatRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        if not self.continuous:
+            yield from super().chat_stream(requests, chunk)
+            return
+        yield from _as_finished(self.chat(requests))
+
     def _complete_one(self, request: CompletionRequest) -> Completion:
         text = self.text_for(request)
         for stop in request.sampling.stop:
@@ -83,3 +99,8 @@ class FakeEngine(GenerationEngine):
             completion_tokens=min(len(words), request.sampling.max_tokens),
             finish_reason=finish_reason,
         )
+
+
+def _as_finished(completions: list[Completion]) -> list[tuple[int, Completion]]:
+    """Shortest first, later requests first among equals: far from request order, and the same every time."""
+    return sorted(enumerate(completions), key=lambda item: (item[1].completion_tokens, -item[0]))

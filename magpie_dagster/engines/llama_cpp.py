@@ -14,7 +14,7 @@ seeds and machine, whatever ran before it; the same seed twice inside one call i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -144,24 +144,44 @@ class LlamaCppEngine(GenerationEngine):
             )
         return self._chat_formatter
 
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        if self.decoding != "batched":
+            yield from super().complete_stream(requests, chunk)
+            return
+        yield from self._stream_batched([self._completion_job(request) for request in requests])
+
+    def chat_stream(self, requests: Sequence[ChatRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        if self.decoding != "batched":
+            yield from super().chat_stream(requests, chunk)
+            return
+        yield from self._stream_batched([self._chat_job(request) for request in requests])
+
     def _run_batched(self, jobs: Sequence[DecodeJob]) -> list[Completion]:
+        completions = dict(self._stream_batched(jobs))
+        return [completions[index] for index in range(len(jobs))]
+
+    def _stream_batched(self, jobs: Sequence[DecodeJob]) -> Iterator[tuple[int, Completion]]:
         for job in jobs:
             if len(job.prompt_tokens) + job.sampling.max_tokens > self._n_ctx:
                 raise EngineError(
                     f"A request for {self.model_name} needs {len(job.prompt_tokens)} prompt tokens plus max_tokens "
                     f"{job.sampling.max_tokens}, more than the entry's n_ctx {self._n_ctx}: raise n_ctx"
                 )
-        results = self._batched_decoder(jobs).run(jobs)
-        return [
-            Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
-            for result in results
-        ]
+        for index, result in self._batched_decoder(jobs).stream(jobs):
+            yield index, Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
+
+    @property
+    def decoding_steps(self) -> tuple[int, int]:
+        """(steps, steps with a free slot) the batched decoder has run so far."""
+        return (self._decoder.steps, self._decoder.underfull_steps) if self._decoder else (0, 0)
 
     def _batched_decoder(self, jobs: Sequence[DecodeJob]) -> BatchedDecoder:
         """A context just large enough for these jobs' parallel sequences, grown (never shrunk) as calls need."""
         cells = cells_needed(jobs, self._parallel_sequences, len(shared_prefix(jobs)))
         if self._decoder is None or cells > self._decoder_cells:
+            counts = (0, 0)
             if self._decoder is not None:
+                counts = (self._decoder.steps, self._decoder.underfull_steps)
                 self._decoder.close()
             self._decoder_cells = max(cells, self._decoder_cells * 2, 1024)
             self._decoder = BatchedDecoder(
@@ -171,6 +191,7 @@ class LlamaCppEngine(GenerationEngine):
                 n_threads=self._n_threads,
                 prefix_states=self._prefix_states,
             )
+            self._decoder.steps, self._decoder.underfull_steps = counts
         return self._decoder
 
     def _chat_one(self, request: ChatRequest) -> Completion:

@@ -8,35 +8,24 @@ max_tokens; a finished sequence frees its cells and a waiting request takes its 
 
 The prompt prefix that all requests of a call share (Magpie's pre-query template; a judge's system turn and rubric)
 is evaluated once, into a sequence of its own, and copied to each request's sequence: a copy shares the cells.
-The sampler chain is the one llama-cpp-python builds for `create_completion` (penalties, then greedy, or top_k
-40, typical 1, top_p, min_p 0.05, temperature, seeded draw), so both paths sample alike. A grammar (a judge's JSON
-schema) is checked the way llama.cpp's own `common_sampler` does: the chain picks a token, the grammar tests that
-one token, and only when it refuses is the grammar applied to the whole vocabulary and the token drawn again.
-Masking 49k candidates per token is what made constrained decoding slow; most tokens pass the one-token test.
+Tokens are chosen as llama-cpp-python's own path chooses them (`llama_cpp_sampling.py`), so both paths sample alike.
+A call's requests may be streamed (`stream`): results come as sequences finish, and the slots stay full until the
+last request has started.
 """
 
 from __future__ import annotations
 
 import ctypes
-import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import llama_cpp
-import numpy as np
 from llama_cpp._utils import suppress_stdout_stderr
 
 from magpie_dagster.domain.completion import EngineError, SamplingParams
+from magpie_dagster.engines.llama_cpp_sampling import TokenSampler
 from magpie_dagster.engines.prefix_states import PrefixStates
-
-# llama-cpp-python's `create_completion` defaults, mirrored so both paths draw from the same distribution.
-TOP_K = 40
-MIN_P = 0.05
-TYPICAL_P = 1.0
-PENALTY_LAST_N = 64
-# Tokens tried against a grammar before it masks the whole vocabulary (see `_greedy_allowed`).
-GRAMMAR_SHORTLIST = 64
 
 
 @dataclass(frozen=True)
@@ -87,11 +76,7 @@ class BatchedDecoder:
         self._llama = llama
         self._model = llama.model
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self._n_vocab = llama.n_vocab()
-        self._candidate_buffer = np.zeros(
-            self._n_vocab, dtype=np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
-        )
-        self._token_ids = np.arange(self._n_vocab, dtype=np.int32)
+        self._tokens = TokenSampler(self._vocab, llama.n_vocab())
         self._max_sequences = max_sequences
         self._prefix_seq = max_sequences  # the shared prefix lives in a sequence of its own
         # The high-level context's parameters (attention kernels, KV types, threads), so both paths compute alike.
@@ -113,6 +98,9 @@ class BatchedDecoder:
         self._n_batch = params.n_batch
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._prefix_states = prefix_states if prefix_states is not None else PrefixStates()
+        # Decoding steps, and those run with a free slot: with a stream these are its one tail.
+        self.steps = 0
+        self.underfull_steps = 0
 
     def close(self) -> None:
         if self._ctx:
@@ -122,15 +110,20 @@ class BatchedDecoder:
 
     def run(self, jobs: Sequence[DecodeJob]) -> list[DecodeResult]:
         """One result per job, in order. Each call starts from an empty cache, so results depend only on `jobs`."""
+        results = dict(self.stream(jobs))
+        return [results[index] for index in range(len(jobs))]
+
+    def stream(self, jobs: Sequence[DecodeJob]) -> Iterator[tuple[int, DecodeResult]]:
+        """(job index, result) as each sequence finishes; a finished sequence's slot takes the next job at once, so
+        every step decodes `max_sequences` sequences until the last job has started (the one tail)."""
         memory = llama_cpp.llama_get_memory(self._ctx)
         llama_cpp.llama_memory_clear(memory, True)
         if not jobs:
-            return []
+            return
         prefix = shared_prefix(jobs)
         self._check_fits(jobs, len(prefix))
         if prefix:
             self._load_prefix(prefix)
-        results: list[DecodeResult | None] = [None] * len(jobs)
         waiting = deque(enumerate(jobs))
         free_ids = list(range(self._max_sequences))
         active: list[_Sequence] = []
@@ -142,21 +135,21 @@ class BatchedDecoder:
                     if not self._accept(sequence, self._sample(sequence, -1)):
                         active.append(sequence)
                     else:
-                        results[index] = self._finish(sequence, memory, free_ids)
+                        yield index, self._finish(sequence, memory, free_ids)
                 if not active:
                     continue
                 self._step(active)
-                still_active = []
+                still_active, done = [], []
                 for batch_index, sequence in enumerate(active):
                     if self._accept(sequence, self._sample(sequence, batch_index)):
-                        results[sequence.index] = self._finish(sequence, memory, free_ids)
+                        done.append((sequence.index, self._finish(sequence, memory, free_ids)))
                     else:
                         still_active.append(sequence)
                 active = still_active
+                yield from done
         finally:
             for sequence in active:
                 _free_samplers(sequence)
-        return [result for result in results if result is not None]
 
     def _load_prefix(self, prefix: tuple[int, ...]) -> None:
         """The shared prefix into its sequence: restored when a recent call evaluated it, else evaluated and kept.
@@ -195,7 +188,7 @@ class BatchedDecoder:
             index=index,
             job=job,
             seq_id=seq_id,
-            sampler=self._sampler_chain(job),
+            sampler=self._tokens.chain(job.sampling, job.seed),
             grammar=(
                 llama_cpp.llama_sampler_init_grammar(self._vocab, job.grammar.encode("utf-8"), b"root")
                 if job.grammar
@@ -215,6 +208,8 @@ class BatchedDecoder:
             self._decode()
 
     def _step(self, active: Sequence[_Sequence]) -> None:
+        self.steps += 1
+        self.underfull_steps += len(active) < self._max_sequences
         self._batch.n_tokens = 0
         for sequence in active:
             self._add(sequence.last_token, sequence.position, sequence.seq_id, True)
@@ -236,74 +231,7 @@ class BatchedDecoder:
             raise EngineError(f"llama.cpp batched decode failed with status {status} (1: no KV cache slot left)")
 
     def _sample(self, sequence: _Sequence, batch_index: int) -> int:
-        if sequence.grammar is None:
-            return llama_cpp.llama_sampler_sample(sequence.sampler, self._ctx, batch_index)
-        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, batch_index), shape=(self._n_vocab,))
-        if _plain_greedy(sequence.job.sampling):
-            token = self._greedy_allowed(sequence.grammar, logits)
-        else:
-            token = self._apply(sequence.sampler, self._candidates(logits))
-            if not self._allowed(sequence.grammar, [token], logits):
-                token = self._apply(sequence.sampler, self._grammar_masked(sequence.grammar, logits))
-        llama_cpp.llama_sampler_accept(sequence.grammar, token)
-        llama_cpp.llama_sampler_accept(sequence.sampler, token)
-        return token
-
-    def _greedy_allowed(self, grammar, logits: np.ndarray) -> int:
-        """The highest-logit token the grammar allows, first of equal ones: the greedy chain after masking.
-
-        Looked for among the best `GRAMMAR_SHORTLIST` tokens before masking the whole vocabulary (~4 ms a
-        token): where the grammar refuses the model's first choice (a JSON key, a closing quote), the token it
-        wants is nearly always close behind.
-        """
-        best = int(np.argmax(logits))
-        if self._allowed(grammar, [best], logits):
-            return best
-        shortlist = np.argpartition(logits, -GRAMMAR_SHORTLIST)[-GRAMMAR_SHORTLIST:]
-        allowed = self._allowed(grammar, shortlist.tolist(), logits)
-        if allowed:
-            token = min(allowed, key=lambda t: (-logits[t], t))
-            if logits[token] > logits[shortlist].min():  # nothing outside the shortlist can tie with it
-                return token
-        self._grammar_masked(grammar, logits)
-        return int(np.argmax(self._candidate_buffer["logit"]))
-
-    def _grammar_masked(self, grammar, logits: np.ndarray) -> llama_cpp.llama_token_data_array:
-        """Every token, those the grammar refuses at -inf."""
-        candidates = self._candidates(logits)
-        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(candidates))
-        return candidates
-
-    def _candidates(self, logits: np.ndarray) -> llama_cpp.llama_token_data_array:
-        """Every token with its logit, in a buffer the samplers edit in place (kept alive by `self`).
-
-        The ids are written each time too: top-k sorts the buffer, and a draw that reused the sorted ids would
-        pair each logit with another token.
-        """
-        self._candidate_buffer["id"] = self._token_ids
-        self._candidate_buffer["logit"] = logits
-        self._candidate_buffer["p"] = 0.0
-        return llama_cpp.llama_token_data_array(
-            data=self._candidate_buffer.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
-            size=self._n_vocab,
-            selected=-1,
-            sorted=False,
-        )
-
-    @staticmethod
-    def _apply(sampler, candidates: llama_cpp.llama_token_data_array) -> int:
-        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates))
-        return candidates.data[candidates.selected].id
-
-    @staticmethod
-    def _allowed(grammar, tokens: Sequence[int], logits: np.ndarray) -> list[int]:
-        """Which of `tokens` the grammar accepts next (it sets the others' logits to -inf)."""
-        data = (llama_cpp.llama_token_data * len(tokens))(
-            *(llama_cpp.llama_token_data(token, float(logits[token]), 0.0) for token in tokens)
-        )
-        candidates = llama_cpp.llama_token_data_array(data=data, size=len(tokens), selected=-1, sorted=False)
-        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(candidates))
-        return [entry.id for entry in data if not math.isinf(entry.logit)]
+        return self._tokens.sample(self._ctx, sequence.sampler, sequence.grammar, sequence.job.sampling, batch_index)
 
     def _accept(self, sequence: _Sequence, token: int) -> bool:
         """Records the sampled token; True when the sequence is done."""
@@ -340,33 +268,6 @@ class BatchedDecoder:
     def _text(self, sequence: _Sequence) -> str:
         # Detokenised as a whole, as llama-cpp-python does: a multi-byte character may span tokens.
         return self._llama.detokenize(sequence.generated).decode("utf-8", errors="ignore")
-
-    def _sampler_chain(self, job: DecodeJob):
-        sampling = job.sampling
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-
-        def add(sampler) -> None:
-            llama_cpp.llama_sampler_chain_add(chain, sampler)
-
-        # The binding's argument list, exactly as llama-cpp-python's own sampler passes it.
-        add(
-            llama_cpp.llama_sampler_init_penalties(self._n_vocab, PENALTY_LAST_N, sampling.repetition_penalty, 0.0, 0.0)
-        )
-        if sampling.temperature == 0.0:
-            add(llama_cpp.llama_sampler_init_greedy())
-        else:
-            add(llama_cpp.llama_sampler_init_top_k(TOP_K))
-            add(llama_cpp.llama_sampler_init_typical(TYPICAL_P, 1))
-            add(llama_cpp.llama_sampler_init_top_p(sampling.top_p, 1))
-            add(llama_cpp.llama_sampler_init_min_p(MIN_P, 1))
-            add(llama_cpp.llama_sampler_init_temp(sampling.temperature))
-            add(llama_cpp.llama_sampler_init_dist(job.seed))
-        return chain
-
-
-def _plain_greedy(sampling: SamplingParams) -> bool:
-    """Whether the chain is greedy with its penalties a no-op (a judge's first attempt): then it is an argmax."""
-    return sampling.temperature == 0.0 and sampling.repetition_penalty == 1.0
 
 
 def _free_samplers(sequence: _Sequence) -> None:

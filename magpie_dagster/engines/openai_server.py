@@ -10,30 +10,33 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import openai
-import pydantic
-from openai.types import Completion as ApiCompletion
-from openai.types.chat import ChatCompletion as ApiChatCompletion
 
 from magpie_dagster.domain.completion import (
     ChatRequest,
     Completion,
     CompletionRequest,
     EngineError,
-    FinishReason,
     GenerationEngine,
 )
 from magpie_dagster.domain.redact import redact
 from magpie_dagster.engines.daemon_pool import DaemonThreadPool
+from magpie_dagster.engines.openai_answers import (
+    Malformed,
+    Unfinished,
+    parse_chat,
+    parse_completion,
+    preview,
+    server_message,
+)
 from magpie_dagster.engines.replicas import NoReplicaLeft, Replica, ReplicaFault, ReplicaSet, is_replica_fault
 
 # Local servers ignore the key, but the client refuses to start without one (and would otherwise read
 # OPENAI_API_KEY from the environment, which may belong to another service).
 _NO_KEY = "no-key-needed"
 _MODEL_LIST_TIMEOUT_S = 10.0
-_BODY_PREVIEW_CHARS = 200
 
 
 class OpenAICompletionsEngine(GenerationEngine):
@@ -92,6 +95,10 @@ class OpenAICompletionsEngine(GenerationEngine):
     def complete(self, requests: Sequence[CompletionRequest]) -> list[Completion]:
         return self._pool.map_all(self._complete_one, requests)
 
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        """Every request of the stream in flight on the pool, `max_concurrency` per replica at a time."""
+        return self._pool.map_as_completed(self._complete_one, requests)
+
     def _complete_one(self, request: CompletionRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
@@ -106,7 +113,7 @@ class OpenAICompletionsEngine(GenerationEngine):
                 seed=request.seed,
                 extra_body={**self.extra_body, **_penalty_fields(sampling.repetition_penalty)} or None,
             ),
-            _parse_completion,
+            parse_completion,
         )
 
     def _within_deadline(self, create, **arguments) -> dict | str:
@@ -120,11 +127,11 @@ class OpenAICompletionsEngine(GenerationEngine):
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     if time.monotonic() > deadline:
-                        return _Unfinished(f"the answer was still arriving after timeout_s={self._timeout_s:g} s")
+                        return Unfinished(f"the answer was still arriving after timeout_s={self._timeout_s:g} s")
             except Exception as error:  # noqa: BLE001 the transport's own errors (httpx or httpx2, by openai version)
                 if "Timeout" in type(error).__name__:
-                    return _Unfinished(f"the answer stalled for timeout_s={self._timeout_s:g} s after its headers")
-                return _Unfinished(f"the answer broke off ({type(error).__name__})")
+                    return Unfinished(f"the answer stalled for timeout_s={self._timeout_s:g} s after its headers")
+                return Unfinished(f"the answer broke off ({type(error).__name__})")
         body = b"".join(chunks).decode("utf-8", errors="replace")
         try:
             data = json.loads(body)
@@ -138,19 +145,19 @@ class OpenAICompletionsEngine(GenerationEngine):
             response, url = self._on_a_replica(call)
             try:
                 return parse(response)
-            except _Malformed as malformed:
+            except Malformed as malformed:
                 problem = str(malformed)
             if attempt < self._max_retries:
                 time.sleep(min(0.5 * 2**attempt, 8.0))
         tries = f"{self._max_retries + 1} time(s)"
-        if isinstance(response, _Unfinished):
+        if isinstance(response, Unfinished):
             detail = (
                 f"{problem}, {tries}. Raise `timeout_s` for this entry if the server is only slow; otherwise check "
                 "the server and any proxy in between."
             )
         else:
             detail = (
-                f"HTTP 200 but {problem}, {tries}; it began: {_preview(response)!r}. Is `base_url` the model "
+                f"HTTP 200 but {problem}, {tries}; it began: {preview(response)!r}. Is `base_url` the model "
                 "server's (not a proxy's or a login page's), and does the server speak the OpenAI API?"
             )
         raise EngineError(redact(f"Model entry '{self.entry_key}' (server {url}): {detail}", self._secrets))
@@ -175,6 +182,9 @@ class OpenAICompletionsEngine(GenerationEngine):
         """Chat completions for judges; hosted chat APIs work here too, since judging needs no raw prompt."""
         return self._pool.map_all(self._chat_one, requests)
 
+    def chat_stream(self, requests: Sequence[ChatRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        return self._pool.map_as_completed(self._chat_one, requests)
+
     def _chat_one(self, request: ChatRequest) -> Completion:
         sampling = request.sampling
         return self._until_well_formed(
@@ -189,7 +199,7 @@ class OpenAICompletionsEngine(GenerationEngine):
                 response_format=self._response_format(request.json_schema),
                 extra_body=self.extra_body or None,
             ),
-            _parse_chat,
+            parse_chat,
         )
 
     def _response_format(self, schema: dict | None) -> dict | openai.NotGiven:
@@ -231,7 +241,7 @@ class OpenAICompletionsEngine(GenerationEngine):
         if isinstance(error, openai.NotFoundError):
             return f"{where}: HTTP 404 for model '{self.model_name}'. {self._served_models_hint(replica.client)}"
         if isinstance(error, openai.APIStatusError):
-            return f"{where}: HTTP {error.status_code}: {_server_message(error)}"
+            return f"{where}: HTTP {error.status_code}: {server_message(error)}"
         return f"{where}: {error.message}"
 
     def _served_models_hint(self, client: openai.OpenAI) -> str:
@@ -259,7 +269,7 @@ class OpenAICompletionsEngine(GenerationEngine):
 def _fault_reason(error: openai.APIError) -> str:
     """Why a replica could not answer, in a few words, for the error that lists every replica."""
     if isinstance(error, openai.APIStatusError):
-        return f"HTTP {error.status_code}: {_server_message(error)}"
+        return f"HTTP {error.status_code}: {server_message(error)}"
     cause = f": {error.__cause__}" if error.__cause__ and str(error.__cause__) else ""
     return f"did not answer ({error.message.rstrip('.')}{cause})"
 
@@ -272,86 +282,3 @@ def _penalty_fields(repetition_penalty: float) -> dict[str, float]:
     if repetition_penalty == 1.0:
         return {}
     return {"repetition_penalty": repetition_penalty, "repeat_penalty": repetition_penalty}
-
-
-def _finish_reason(reason: str | None) -> FinishReason:
-    """Servers say "stop", "eos" or nothing when the model ended; only "length" means it was cut off."""
-    return "length" if reason == "length" else "stop"
-
-
-def _server_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, Mapping) and body.get("message"):
-        return str(body["message"])[:_BODY_PREVIEW_CHARS]
-    return _preview(error.response.text if error.response is not None else error.message)
-
-
-class _Unfinished(str):
-    """An answer cut off by the deadline or the connection: the text says how."""
-
-
-class _Malformed(Exception):
-    """The answer is not the endpoint's JSON; the message says how, for the error after the last retry."""
-
-
-def _parse_completion(answer: dict | str) -> Completion:
-    _require_choices(answer, "completions")
-    if answer["choices"][0].get("text") is None:  # checked first: the schema would only say "string expected"
-        raise _Malformed("the choice's text is null")
-    response = _validated(answer, ApiCompletion, "completions")
-    choice = response.choices[0]
-    return _completion(choice.text, response.usage, choice.finish_reason, _reasoning_field(answer["choices"][0]))
-
-
-def _parse_chat(answer: dict | str) -> Completion:
-    _require_choices(answer, "chat completions")
-    response = _validated(answer, ApiChatCompletion, "chat completions")
-    choice = response.choices[0]
-    message = answer["choices"][0].get("message")
-    return _completion(
-        choice.message.content or "", response.usage, choice.finish_reason,
-        _reasoning_field(message if isinstance(message, dict) else {}),
-    )  # fmt: skip
-
-
-def _reasoning_field(part: dict) -> str | None:
-    """The reasoning a server's reasoning parser split off (`reasoning_content`, or `reasoning` in newer vLLM)."""
-    value = part.get("reasoning_content") or part.get("reasoning")
-    return value if isinstance(value, str) else None
-
-
-def _require_choices(answer: dict | str, api: str) -> None:
-    if isinstance(answer, _Unfinished):
-        raise _Malformed(str(answer))
-    if not isinstance(answer, dict):
-        raise _Malformed(f"the body is not a {api} JSON object")
-    if not answer.get("choices"):
-        raise _Malformed("no choices")
-    if not isinstance(answer["choices"][0], dict):
-        raise _Malformed("the first choice is not a JSON object")
-
-
-def _validated(answer: dict, answer_type: type[pydantic.BaseModel], api: str):
-    try:
-        return answer_type.model_validate(answer)
-    except pydantic.ValidationError as error:
-        first = ".".join(str(part) for part in error.errors()[0]["loc"])
-        raise _Malformed(
-            f"the body does not fit the {api} schema ({error.error_count()} problem(s), first at {first})"
-        ) from None
-
-
-def _completion(text: str, usage, finish_reason: str | None, reasoning: str | None = None) -> Completion:
-    return Completion(
-        text=text,
-        prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
-        finish_reason=_finish_reason(finish_reason),
-        reasoning=reasoning,
-    )
-
-
-def _preview(body: object) -> str:
-    text = body if isinstance(body, str) else json.dumps(body)
-    return " ".join(text.split())[:_BODY_PREVIEW_CHARS]
-

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +35,9 @@ from magpie_dagster.engines.packaged_hf import resolve_hf_model
 from magpie_dagster.settings import DEFAULT_MODELS
 
 _SHUTDOWN_TIMEOUT_S = 10.0
+# Requests per `generate` call when streaming: vLLM schedules them continuously inside a call, so a call's tail
+# (its longest sequences, alone on the accelerator) comes once per this many rows, not once per committed batch.
+STREAM_CHUNK = 256
 _resident: weakref.ref[VllmEngine] | None = None  # the one engine of this process whose model is loaded
 
 
@@ -95,6 +98,11 @@ class VllmEngine(GenerationEngine):
         ]
         outputs = self._loaded().generate(prompts, params, use_tqdm=False)
         return [_to_completion(output) for output in outputs]
+
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        """vLLM keeps its own batch full within a call, so it is handed large chunks; the caller writes one chunk's
+        rows while the next decodes."""
+        return super().complete_stream(requests, max(chunk, STREAM_CHUNK))
 
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         params = [

@@ -10,7 +10,8 @@ from magpie_dagster.domain.costs.planning import MeasuredRate
 from magpie_dagster.storage.costs_schema import ENGINE_CALLS, SPEND_COLUMNS
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS
 from magpie_dagster.storage.leases import Lease
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, has_table, typed_batch, upsert
+from magpie_dagster.storage.tables import dict_rows, has_table, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 
 def record_call(warehouse: Warehouse, lease: Lease, row: Mapping[str, Any]) -> None:

@@ -12,9 +12,10 @@ from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.tables import replace_scope, typed_batch, upsert
 from magpie_dagster.storage.tagging_schema import ANSWER_TAGS_VIEW, INSTRUCTION_TAGS_VIEW
 from magpie_dagster.storage.usable import usable
-from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 # One row per usable answer: `conversation_id` is the answer's (the instruction's own id when its model answered
 # it), `instruction_id` the instruction's; instruction tags and dedup are the instruction's, safety and reward the

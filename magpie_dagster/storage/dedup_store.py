@@ -12,7 +12,8 @@ import pyarrow as pa
 from magpie_dagster.domain.generation.sampling_plan import partition_label
 from magpie_dagster.storage.dedup_schema import EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.leases import Lease
-from magpie_dagster.storage.warehouse import Warehouse, replace_scope
+from magpie_dagster.storage.tables import replace_scope
+from magpie_dagster.storage.warehouse import Warehouse
 
 
 @dataclass(frozen=True)

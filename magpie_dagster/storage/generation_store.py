@@ -16,8 +16,9 @@ from typing import Any
 from magpie_dagster.domain.generation.resume import GeneratedRows
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.tables import dict_rows, typed_batch, upsert
 from magpie_dagster.storage.usable import usable
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 GENERATED_TABLES = (INSTRUCTIONS, RESPONSES)
 

@@ -21,7 +21,8 @@ import pyarrow as pa
 
 from magpie_dagster.storage.errors import WarehouseError
 from magpie_dagster.storage.lease_schema import LEASES
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, upsert
+from magpie_dagster.storage.tables import dict_rows, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 RUNNING, FINISHED, FAILED = "running", "finished", "failed"
 DEFAULT_TTL_S = 600.0

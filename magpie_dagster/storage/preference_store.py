@@ -10,7 +10,8 @@ import polars as pl
 from magpie_dagster.storage.curation_schema import CURATION_RUNS
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.preference_schema import PREFERENCE
-from magpie_dagster.storage.warehouse import Warehouse, replace_scope, typed_batch
+from magpie_dagster.storage.tables import replace_scope, typed_batch
+from magpie_dagster.storage.warehouse import Warehouse
 
 
 def replace_pairs(

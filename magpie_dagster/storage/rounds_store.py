@@ -14,8 +14,9 @@ from magpie_dagster.storage.curation_schema import CURATED
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS
+from magpie_dagster.storage.tables import dict_rows, has_table, typed_batch, upsert
 from magpie_dagster.storage.usable import usable
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, has_table, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 
 def rounds(warehouse: Warehouse, model: str, night: dt.date) -> list[dict[str, Any]]:

@@ -9,9 +9,10 @@ from typing import Any
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.generation_store import usable_instructions
 from magpie_dagster.storage.leases import Lease
+from magpie_dagster.storage.tables import dict_rows, typed_batch, upsert
 from magpie_dagster.storage.tagging_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
 from magpie_dagster.storage.usable import usable
-from magpie_dagster.storage.warehouse import Warehouse, dict_rows, typed_batch, upsert
+from magpie_dagster.storage.warehouse import Warehouse
 
 LABEL_COLUMNS = ("difficulty", "input_quality", "task_category", "language", "safety")
 

@@ -14,6 +14,7 @@ from magpie_dagster.defs.progress import progress_message
 from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.stages import INSTRUCTION_TAGS
+from magpie_dagster.domain.streaming import BatchWriter
 from magpie_dagster.domain.tagging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
 from magpie_dagster.domain.tagging.judge import JudgeItem
 from magpie_dagster.domain.tagging.taggers import Tagger, taggers
@@ -134,21 +135,29 @@ def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partit
     cached = tagging_store.cached_judgements(run.store, model_key, partition_date, version.tag)
     todo = version.to_judge(items, cached)
     stats.reused = len(version.eligible(items)) - len(todo)
-    for start in range(0, len(todo), tagger.batch_size):
-        batch = todo[start : start + tagger.batch_size]
-        started = time.monotonic()
-        results = tagger.run(batch)
-        stats.seconds += time.monotonic() - started
-        stats.add(results)
-        input_hash = {item.conversation_id: version.input_hash(item) for item in batch}
+    input_hash = {item.conversation_id: version.input_hash(item) for item in todo}
+    started = time.monotonic()
+
+    def store(results: list) -> None:
         rows = [
             judgement_row(r, model_key, partition_date, input_hash[r.conversation_id], version.judge_model)
             for r in results
         ]
         tagging_store.write_judgements(run.store, run.lease, rows)
-        done = min(start + len(batch), len(todo))
+        stats.add(results)
+        stats.seconds = time.monotonic() - started
+
+    def log_progress() -> None:
         detail = f"judged ({stats.reused} reused), {stats.failed} failed, {stats.tokens_per_s:.1f} tokens/s"
-        context.log.info(progress_message(run.label, version.tag, done, len(todo), detail))
+        context.log.info(progress_message(run.label, version.tag, stats.judged, len(todo), detail))
+
+    # Judgements commit on the writer's thread while the judge decodes the next ones.
+    with BatchWriter(store) as writer:
+        for results in tagger.batches(todo):
+            writer.put(results)
+            log_progress()
+    if todo:
+        log_progress()
     return stats
 
 

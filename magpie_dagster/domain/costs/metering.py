@@ -8,7 +8,7 @@ what its engines did, retries and resumed attempts too, not what the surviving r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from magpie_dagster.domain.completion import (
@@ -61,6 +61,12 @@ class MeteredEngine(GenerationEngine):
     def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         return self._metered("chat", self._engine.chat, requests)
 
+    def complete_stream(self, requests: Sequence[CompletionRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        return self._metered_stream("complete", self._engine.complete_stream, requests, chunk)
+
+    def chat_stream(self, requests: Sequence[ChatRequest], chunk: int) -> Iterator[tuple[int, Completion]]:
+        return self._metered_stream("chat", self._engine.chat_stream, requests, chunk)
+
     def chat_template(self) -> ModelChatTemplate | None:
         return self._engine.chat_template()
 
@@ -73,14 +79,43 @@ class MeteredEngine(GenerationEngine):
             completions = call(requests)
         except Exception as error:
             seconds = time.monotonic() - started
-            reason = redact(f"{type(error).__name__}: {error}")[:ERROR_CHARS]  # engines redact too; a table is forever
-            self._record(self._call(kind, len(requests), 0, 0, seconds, reason))
+            self._record(self._call(kind, len(requests), 0, 0, seconds, _reason(error)))
             raise
         seconds = time.monotonic() - started
         prompt = sum(completion.prompt_tokens for completion in completions)
         generated = sum(completion.completion_tokens for completion in completions)
         self._record(self._call(kind, len(requests), prompt, generated, seconds))
         return completions
+
+    def _metered_stream(self, kind: str, stream: Callable, requests: Sequence, chunk: int):
+        """A stream is recorded a `chunk` of completions at a time, each with the time since the last record (so the
+        seconds add up to the stream's); a failure records what had not finished, with the error."""
+        pending: list[Completion] = []
+        started = time.monotonic()
+        delivered = 0
+
+        def record(count: int, error: str | None = None) -> None:
+            nonlocal started
+            now = time.monotonic()
+            prompt = sum(completion.prompt_tokens for completion in pending)
+            generated = sum(completion.completion_tokens for completion in pending)
+            self._record(self._call(kind, count, prompt, generated, now - started, error))
+            started = now
+            pending.clear()
+
+        try:
+            for index, completion in stream(requests, chunk):
+                pending.append(completion)
+                delivered += 1
+                if len(pending) >= chunk:
+                    record(len(pending))
+                yield index, completion
+        except Exception as error:
+            record(len(requests) - delivered + len(pending), _reason(error))
+            raise
+        finally:
+            if pending:  # the stream ended, or its reader stopped early
+                record(len(pending))
 
     def _call(
         self, kind: str, requests: int, prompt: int, generated: int, seconds: float, error: str | None = None
@@ -97,3 +132,7 @@ class MeteredEngine(GenerationEngine):
             cost_usd=self._price.cost(prompt, generated, seconds),
             error=error,
         )
+
+
+def _reason(error: Exception) -> str:
+    return redact(f"{type(error).__name__}: {error}")[:ERROR_CHARS]  # engines redact too; a table is forever

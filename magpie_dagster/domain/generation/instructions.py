@@ -16,6 +16,7 @@ from magpie_dagster.domain.engine_config import Sampling
 from magpie_dagster.domain.fingerprint import fingerprint
 from magpie_dagster.domain.generation.sampling_plan import PlannedSample
 from magpie_dagster.domain.generation.sanitise import drop_reason, sanitise_instruction
+from magpie_dagster.domain.streaming import in_batches
 
 ASSISTANT_WORD_STOPS = ("assistant", "Assistant", "ASSISTANT")
 
@@ -95,38 +96,37 @@ def generate_instructions(
     partition_date: dt.date,
     batch_size: int = 16,
 ) -> Iterator[list[InstructionRecord]]:
-    """Yields one list of records per finished batch of `batch_size` samples, in plan order."""
-    sampling = settings.sampling
-    for start in range(0, len(plan), batch_size):
-        batch = plan[start : start + batch_size]
-        requests = instruction_requests(chat_format, batch, settings)
-        completions = engine.complete(requests)
-        records = []
-        for sample, request, completion in zip(batch, requests, completions, strict=True):
-            sanitised = sanitise_instruction(completion.text)
-            records.append(
-                InstructionRecord(
-                    conversation_id=sample.conversation_id,
-                    model=model_key,
-                    partition_date=partition_date,
-                    sample_index=sample.index,
-                    system_prompt_name=sample.system_prompt.name if sample.system_prompt else None,
-                    raw_instruction=completion.text,
-                    instruction=sanitised.text,
-                    sanitiser_rules=sanitised.rules_fired,
-                    drop_reason=drop_reason(
-                        completion.text, sanitised, completion.finish_reason, chat_format.stop_strings
-                    ),
-                    temperature=sampling.temperature,
-                    top_p=sampling.top_p,
-                    max_tokens=sampling.max_tokens,
-                    seed=sample.seed,
-                    input_generator=engine.model_name,
-                    pre_query_template=request.prompt,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    finish_reason=completion.finish_reason,
-                    fingerprint=_fingerprint(engine, request),
-                )
-            )
-        yield records
+    """Yields the records of `batch_size` finished samples at a time, in the order they finish: the whole plan is
+    one stream through the engine, so its slots stay full across batches."""
+    requests = instruction_requests(chat_format, plan, settings)
+    finished = engine.complete_stream(requests, batch_size)
+    for batch in in_batches(finished, batch_size):
+        yield [
+            _record(engine, chat_format, settings, plan[index], requests[index], completion, model_key, partition_date)
+            for index, completion in batch
+        ]
+
+
+def _record(engine, chat_format, settings, sample, request, completion, model_key, partition_date):
+    sanitised = sanitise_instruction(completion.text)
+    return InstructionRecord(
+        conversation_id=sample.conversation_id,
+        model=model_key,
+        partition_date=partition_date,
+        sample_index=sample.index,
+        system_prompt_name=sample.system_prompt.name if sample.system_prompt else None,
+        raw_instruction=completion.text,
+        instruction=sanitised.text,
+        sanitiser_rules=sanitised.rules_fired,
+        drop_reason=drop_reason(completion.text, sanitised, completion.finish_reason, chat_format.stop_strings),
+        temperature=settings.sampling.temperature,
+        top_p=settings.sampling.top_p,
+        max_tokens=settings.sampling.max_tokens,
+        seed=sample.seed,
+        input_generator=engine.model_name,
+        pre_query_template=request.prompt,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        finish_reason=completion.finish_reason,
+        fingerprint=_fingerprint(engine, request),
+    )

@@ -23,6 +23,7 @@ from magpie_dagster.domain.generation.sampling_plan import answer_id, sample_see
 from magpie_dagster.domain.generation.sanitise import drop_reason as instruction_drop_reason
 from magpie_dagster.domain.generation.sanitise import sanitise_instruction
 from magpie_dagster.domain.repetition import loops
+from magpie_dagster.domain.streaming import in_batches
 
 
 @dataclass(frozen=True)
@@ -148,55 +149,67 @@ def generate_responses(
     settings: ResponseSettings,
     batch_size: int = 16,
 ) -> Iterator[list[ResponseRecord]]:
-    """Yields one list of finished conversations per batch of `batch_size` instructions."""
+    """Yields `batch_size` finished conversations at a time. Single-turn answers are one stream through the engine
+    (in the order they finish, its slots full across batches); a multi-turn batch waits for each turn."""
     answer_params = settings.response_sampling.to_params(chat_format.answer_stop_strings)
+    if settings.turns == 1:
+        conversations = _conversations(instructions)
+        prompts, requests = _answer_requests(chat_format, conversations, 1, answer_params, settings)
+        for batch in in_batches(engine.complete_stream(requests, batch_size), batch_size):
+            for index, completion in batch:
+                _take_answer(conversations[index], prompts[index], completion, 1)
+            yield [_to_record(conversations[index], settings, chat_format, engine) for index, _ in batch]
+        return
     instruction_params = settings.instruction_sampling.to_params(chat_format.stop_strings)
     for start in range(0, len(instructions), batch_size):
-        conversations = [
-            _Conversation(kept=kept, messages=[Message(role="user", content=kept.instruction)])
-            for kept in instructions[start : start + batch_size]
-        ]
+        conversations = _conversations(instructions[start : start + batch_size])
         for turn in range(1, settings.turns + 1):
-            _answer_turn(engine, chat_format, conversations, turn, answer_params, settings)
+            active = [conversation for conversation in conversations if conversation.active]
+            prompts, requests = _answer_requests(chat_format, active, turn, answer_params, settings)
+            for conversation, prompt, completion in zip(active, prompts, engine.complete(requests), strict=True):
+                _take_answer(conversation, prompt, completion, turn)
             if turn < settings.turns:
                 _ask_next(engine, chat_format, conversations, turn + 1, instruction_params, settings)
-        yield [
-            _to_record(conversation, settings, chat_format, engine) for conversation in conversations
-        ]
+        yield [_to_record(conversation, settings, chat_format, engine) for conversation in conversations]
 
 
-def _answer_turn(engine, chat_format, conversations, turn, params, settings: ResponseSettings) -> None:
-    active = [conversation for conversation in conversations if conversation.active]
+def _conversations(instructions: Sequence[KeptInstruction]) -> list[_Conversation]:
+    return [
+        _Conversation(kept=kept, messages=[Message(role="user", content=kept.instruction)]) for kept in instructions
+    ]
+
+
+def _answer_requests(chat_format, conversations, turn, params, settings: ResponseSettings):
     prompts = [
-        chat_format.response_prompt(
-            instruction=conversation.messages[-1].content,
-            history=conversation.messages[:-1],
-        )
-        for conversation in active
+        chat_format.response_prompt(instruction=conversation.messages[-1].content, history=conversation.messages[:-1])
+        for conversation in conversations
     ]
     requests = [
         CompletionRequest(prompt=prompt, sampling=params, seed=settings.seed(conversation.kept, f"response_{turn}"))
-        for prompt, conversation in zip(prompts, active, strict=True)
+        for prompt, conversation in zip(prompts, conversations, strict=True)
     ]
-    for conversation, prompt, completion in zip(active, prompts, engine.complete(requests), strict=True):
-        conversation.count(completion)
-        answer = split_reasoning(completion.text, prompt, completion.reasoning)
-        problem = response_drop_reason(completion, answer.response)
-        if turn == 1:
-            conversation.first_prompt = prompt
-            conversation.first_finish_reason = completion.finish_reason
-            conversation.drop_reason = problem
-            conversation.reasoning, conversation.reasoning_closed = answer.reasoning, answer.reasoning_closed
-        elif problem:
-            conversation.messages.pop()
-            conversation.turn_stop_reason = f"response_{turn}_{problem}"
-            conversation.active = False
-            continue
-        # Later turns see the answer only, as reasoning models' own chat templates drop past reasoning.
-        conversation.messages.append(Message(role="assistant", content=answer.response))
-        conversation.responses.append(answer.response)
-        if problem:
-            conversation.active = False
+    return prompts, requests
+
+
+def _take_answer(conversation: _Conversation, prompt: str, completion, turn: int) -> None:
+    conversation.count(completion)
+    answer = split_reasoning(completion.text, prompt, completion.reasoning)
+    problem = response_drop_reason(completion, answer.response)
+    if turn == 1:
+        conversation.first_prompt = prompt
+        conversation.first_finish_reason = completion.finish_reason
+        conversation.drop_reason = problem
+        conversation.reasoning, conversation.reasoning_closed = answer.reasoning, answer.reasoning_closed
+    elif problem:
+        conversation.messages.pop()
+        conversation.turn_stop_reason = f"response_{turn}_{problem}"
+        conversation.active = False
+        return
+    # Later turns see the answer only, as reasoning models' own chat templates drop past reasoning.
+    conversation.messages.append(Message(role="assistant", content=answer.response))
+    conversation.responses.append(answer.response)
+    if problem:
+        conversation.active = False
 
 
 def _ask_next(engine, chat_format, conversations, turn, params, settings: ResponseSettings) -> None:

@@ -18,6 +18,7 @@ from magpie_dagster.domain.generation.probe import ProbeReport
 from magpie_dagster.domain.generation.progress import GenerationProgress
 from magpie_dagster.domain.generation.responses import KeptInstruction
 from magpie_dagster.domain.generation.sampling_plan import PlannedSample
+from magpie_dagster.domain.streaming import BatchWriter
 
 PREVIEW_ROWS = 5
 
@@ -95,8 +96,8 @@ def resume(
     fresh: bool,
     on_batch: Callable[[GenerationProgress], None] = lambda progress: None,
 ) -> Resumed:
-    """Generates the samples whose stored row is missing or stale (all of them if `fresh`); `on_batch` hears of
-    each stored batch. Raises ProbeFailed when a new partition's template probe fails."""
+    """Generates the samples whose stored row is missing or stale (all of them if `fresh`); `on_batch` hears the
+    progress as batches are stored. Raises ProbeFailed when a new partition's template probe fails."""
     stored = rows.stored_fingerprints()
     todos = [
         [sample for sample in stage.samples if fresh or stored.get(key := stage.key(sample)) != stage.wanted[key]]
@@ -105,21 +106,26 @@ def resume(
     wanted = {key for stage in stages for key in stage.wanted}
     result = Resumed(GenerationProgress(total=sum(len(todo) for todo in todos)), planned=len(wanted))
 
-    def store(stage: GenerationStage, batch: list) -> None:
+    def store(item: tuple[GenerationStage, list]) -> None:
+        stage, batch = item
         batch_rows = [stage.to_row(record) for record in batch]
         rows.replace_batch(batch_rows)
         for record in batch:
             result.progress.record(record.prompt_tokens, record.completion_tokens, record.drop_reason)
         result.preview.extend(batch_rows[: PREVIEW_ROWS - len(result.preview)])
-        on_batch(result.progress)
 
-    for stage, todo in zip(stages, todos, strict=True):
-        if stage.probe is not None and todo and not stored:
-            result.probe, records = _probe(stage, todo[: stage.probe_samples])
-            store(stage, records)
-            todo = todo[stage.probe_samples :]
-        for batch in stage.generate(todo):
-            store(stage, batch)
+    # Batches commit on the writer's thread while the engine decodes the next ones; progress is reported here, on
+    # the caller's thread, as the writer's count of stored rows stands.
+    with BatchWriter(store) as writer:
+        for stage, todo in zip(stages, todos, strict=True):
+            if stage.probe is not None and todo and not stored:
+                result.probe, records = _probe(stage, todo[: stage.probe_samples])
+                writer.put((stage, records))
+                todo = todo[stage.probe_samples :]
+            for batch in stage.generate(todo):
+                writer.put((stage, batch))
+                on_batch(result.progress)
+    on_batch(result.progress)
     result.removed = rows.remove_all_but(wanted)
     result.outcomes = rows.drop_reasons()
     return result

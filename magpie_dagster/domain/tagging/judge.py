@@ -7,7 +7,7 @@ failures (a dead server) do raise, since retrying a whole partition's judgements
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,25 @@ def judge_items(
     constrained: bool = True,
 ) -> list[TagResult]:
     """One `TagResult` per item, in order. Retries use a warmer temperature and a new seed."""
+    finished = judge_stream(
+        engine, items, spec, chunk=max(len(items), 1), max_retries=max_retries, sampling=sampling,
+        constrained=constrained,
+    )  # fmt: skip
+    return [result for _, result in sorted(finished, key=lambda pair: pair[0])]
+
+
+def judge_stream(
+    engine: GenerationEngine,
+    items: Sequence[JudgeItem],
+    spec: TagSpec,
+    *,
+    chunk: int,
+    max_retries: int = 2,
+    sampling: SamplingParams = DEFAULT_JUDGE_SAMPLING,
+    constrained: bool = True,
+) -> Iterator[tuple[int, TagResult]]:
+    """(item position, result) as each item's judgement is final: all first attempts are one stream through the
+    engine (`chunk` per call where it cannot stream); the answers that did not parse are retried in the next."""
     use_schema = constrained and engine.supports_json_schema
     state = [_Attempts() for _ in items]
     pending = list(range(len(items)))
@@ -72,34 +91,37 @@ def judge_items(
             )
             for i in pending
         ]
-        completions = engine.chat(requests)
         still_failing = []
-        for index, completion in zip(pending, completions, strict=True):
+        for position, completion in engine.chat_stream(requests, chunk):
+            index = pending[position]
             state[index].record(completion)
             try:
                 state[index].columns = spec.parse(completion.text)
             except JudgeAnswerError as error:
                 state[index].error = _reason(error, completion)
-                still_failing.append(index)
+                if attempt < max_retries:
+                    still_failing.append(index)
+                    continue
             else:
                 state[index].error = None
-        pending = still_failing
-    return [
-        TagResult(
-            conversation_id=item.conversation_id,
-            tag=spec.name,
-            columns=attempts.columns,
-            raw_answer=attempts.raw_answer,
-            error=attempts.error,
-            attempts=attempts.count,
-            prompt_tokens=attempts.prompt_tokens,
-            completion_tokens=attempts.completion_tokens,
-            judge_model=engine.model_name,
-            prompt_version=spec.prompt.version,
-            constrained=use_schema,
-        )
-        for item, attempts in zip(items, state, strict=True)
-    ]
+            yield index, _result(items[index], state[index], spec, engine.model_name, use_schema)
+        pending = sorted(still_failing)
+
+
+def _result(item: JudgeItem, attempts: _Attempts, spec: TagSpec, judge_model: str, constrained: bool) -> TagResult:
+    return TagResult(
+        conversation_id=item.conversation_id,
+        tag=spec.name,
+        columns=attempts.columns,
+        raw_answer=attempts.raw_answer,
+        error=attempts.error,
+        attempts=attempts.count,
+        prompt_tokens=attempts.prompt_tokens,
+        completion_tokens=attempts.completion_tokens,
+        judge_model=judge_model,
+        prompt_version=spec.prompt.version,
+        constrained=constrained,
+    )
 
 
 @dataclass

@@ -8,15 +8,16 @@ once per run), and only on the first batch that needs them: a fully cached parti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Protocol
 
 from magpie_dagster.domain.completion import GenerationEngine, SamplingParams
 from magpie_dagster.domain.engine_config import Connection
+from magpie_dagster.domain.streaming import in_batches
 from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
-from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_items
+from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_items, judge_stream
 from magpie_dagster.domain.tagging.language import LANGUAGE_DETECTOR, detect_languages
 from magpie_dagster.domain.tagging.safety import SAFETY_TAG
 from magpie_dagster.domain.tagging.tagging import TagVersion
@@ -43,6 +44,16 @@ class Tagger:
     version: TagVersion
     batch_size: int
     run: Callable[[Sequence[JudgeItem]], list[TagResult]]
+    stream: Callable[[Sequence[JudgeItem]], Iterator[list[TagResult]]] | None = None
+    """Finished results `batch_size` at a time as they finish (an LLM judge's one stream through its engine);
+    without it, `run` on one batch after another."""
+
+    def batches(self, items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
+        if self.stream is not None:
+            yield from self.stream(items)
+            return
+        for start in range(0, len(items), self.batch_size):
+            yield self.run(items[start : start + self.batch_size])
 
 
 def taggers(judging: Judging, open_engine: OpenEngine, open_reward_model: OpenRewardModel) -> list[Tagger]:
@@ -81,7 +92,16 @@ def _llm_tagger(
         engine = open_engine(label, connection)
         return judge_items(engine, items, spec, max_retries=max_retries, sampling=sampling, constrained=constrained)
 
-    return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batch_size, run)
+    def stream(items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
+        if not items:
+            return
+        engine = open_engine(label, connection)
+        finished = judge_stream(
+            engine, items, spec, chunk=batch_size, max_retries=max_retries, sampling=sampling, constrained=constrained
+        )
+        yield from in_batches((result for _, result in finished), batch_size)
+
+    return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batch_size, run, stream)
 
 
 def _language_tagger(candidates: tuple[str, ...]) -> Tagger:
