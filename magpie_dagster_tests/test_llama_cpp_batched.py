@@ -266,27 +266,29 @@ def test_every_draw_sees_each_token_with_its_own_logit(engines):
 
 
 def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
-    """Streamed, a finished sequence's slot takes the next request at once: steps with a free slot come only after
-    the last request started (at most its max_tokens of them). Called a chunk at a time, every chunk waits for
-    its longest sequence with slots idle."""
+    """Streamed, a finished sequence's slot takes the next job at once: steps with a free slot come only after the
+    last job started (at most its max_tokens of them). Run a chunk at a time, every chunk waits for its longest
+    sequence with slots idle. (The engine decodes a chunk per call: see LlamaCppEngine for why.)"""
     _, batched = engines
     caps = [2, 4, 6, 8]  # each chunk of four holds sequences of different lengths, whatever is sampled
-    requests = [
-        CompletionRequest(
-            PRE_QUERY + OPENINGS[seed % len(OPENINGS)],
-            SamplingParams(temperature=1.0, max_tokens=caps[seed % 4], stop=("<|im_end|>",)),
-            seed,
+    jobs = [
+        batched._completion_job(
+            CompletionRequest(
+                PRE_QUERY + OPENINGS[seed % len(OPENINGS)],
+                SamplingParams(temperature=1.0, max_tokens=caps[seed % 4], stop=("<|im_end|>",)),
+                seed,
+            )
         )
         for seed in range(20)
     ]
-    _, before = batched.decoding_steps
-    streamed = list(batched.complete_stream(requests, 4))
-    _, after_stream = batched.decoding_steps
-    for start in range(0, len(requests), 4):
-        batched.complete(requests[start : start + 4])
-    _, after_chunks = batched.decoding_steps
+    decoder = batched._batched_decoder(jobs)
+    before = decoder.underfull_steps
+    streamed = list(decoder.stream(jobs))
+    after_stream = decoder.underfull_steps
+    for start in range(0, len(jobs), 4):
+        decoder.run(jobs[start : start + 4])
+    chunk_tails, stream_tail = decoder.underfull_steps - after_stream, after_stream - before
     assert sorted(index for index, _ in streamed) == list(range(20))
-    assert all(completion.completion_tokens <= requests[index].sampling.max_tokens for index, completion in streamed)
-    stream_tail, chunk_tails = after_stream - before, after_chunks - after_stream
+    assert all(result.completion_tokens <= jobs[index].sampling.max_tokens for index, result in streamed)
     assert stream_tail <= max(caps)
     assert chunk_tails > stream_tail
