@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, as_completed
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -32,23 +33,15 @@ class DaemonThreadPool:
         """`function` over `items`, the pool's workers at a time, results in order; on the first failure (or an
         interrupt) the rest are cancelled and those in flight abandoned."""
         futures = [self.submit(function, item) for item in items]
-        try:
+        with _cancelled_on_failure(futures):
             return [future.result() for future in futures]
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
     def map_as_completed(self, function: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
         """(position, result) of `function` over `items` as each finishes; failures as in `map_all`."""
         futures = {self.submit(function, item): index for index, item in enumerate(items)}
-        try:
+        with _cancelled_on_failure(futures):
             for future in as_completed(futures):
                 yield futures[future], future.result()
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
 
     def shutdown(self) -> None:
         """Idle threads end; a thread busy with an abandoned request ends when it returns (or with the process)."""
@@ -64,3 +57,15 @@ class DaemonThreadPool:
                 future.set_result(function(*arguments))
             except BaseException as error:  # noqa: BLE001 handed to the caller through the future
                 future.set_exception(error)
+
+
+@contextmanager
+def _cancelled_on_failure(futures: Iterable[Future]) -> Iterator[None]:
+    """On the first failure (or an interrupt, or a reader that stops early) the futures not started are cancelled
+    and those in flight abandoned."""
+    try:
+        yield
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise

@@ -98,8 +98,7 @@ class BatchedDecoder:
         self._n_batch = params.n_batch
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._prefix_states = prefix_states if prefix_states is not None else PrefixStates()
-        # Decoding steps, and those run with a free slot: with a stream these are its one tail.
-        self.steps = 0
+        # Decoding steps run with a free slot: streamed, these are the stream's one tail.
         self.underfull_steps = 0
 
     def close(self) -> None:
@@ -208,7 +207,6 @@ class BatchedDecoder:
             self._decode()
 
     def _step(self, active: Sequence[_Sequence]) -> None:
-        self.steps += 1
         self.underfull_steps += len(active) < self._max_sequences
         self._batch.n_tokens = 0
         for sequence in active:

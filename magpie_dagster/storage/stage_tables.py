@@ -27,10 +27,18 @@ STAGE_TABLES = {
 }  # dataset_export writes files, not a table
 
 
-@cache
 def table_columns(table: str) -> tuple[tuple[str, str], ...]:
-    """(name, SQL type) of each column, read from the DDL run in an in-memory database."""
+    """(name, SQL type) of each column of a stage's table."""
+    return _stage_table_columns()[table]
+
+
+@cache
+def _stage_table_columns() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every stage table's columns, read once from the DDL run in an in-memory database."""
     with duckdb.connect() as connection:
         for statement in DDL:
             connection.execute(statement)
-        return tuple(connection.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+        return {
+            table: tuple(connection.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall())
+            for table in STAGE_TABLES.values()
+        }

@@ -17,7 +17,7 @@ from magpie_dagster.domain.completion import GenerationEngine, SamplingParams
 from magpie_dagster.domain.engine_config import Connection
 from magpie_dagster.domain.streaming import in_batches
 from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
-from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_items, judge_stream
+from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_stream
 from magpie_dagster.domain.tagging.language import LANGUAGE_DETECTOR, detect_languages
 from magpie_dagster.domain.tagging.safety import SAFETY_TAG
 from magpie_dagster.domain.tagging.tagging import TagVersion
@@ -42,18 +42,9 @@ OpenRewardModel = Callable[[RewardModelEntry], RewardScorer]
 @dataclass(frozen=True)
 class Tagger:
     version: TagVersion
-    batch_size: int
-    run: Callable[[Sequence[JudgeItem]], list[TagResult]]
-    stream: Callable[[Sequence[JudgeItem]], Iterator[list[TagResult]]] | None = None
-    """Finished results `batch_size` at a time as they finish (an LLM judge's one stream through its engine);
-    without it, `run` on one batch after another."""
-
-    def batches(self, items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
-        if self.stream is not None:
-            yield from self.stream(items)
-            return
-        for start in range(0, len(items), self.batch_size):
-            yield self.run(items[start : start + self.batch_size])
+    batches: Callable[[Sequence[JudgeItem]], Iterator[list[TagResult]]]
+    """The items' results, a committed batch at a time as they finish (an LLM judge's one stream through its
+    engine; the detector and the reward client a batch per call)."""
 
 
 def taggers(judging: Judging, open_engine: OpenEngine, open_reward_model: OpenRewardModel) -> list[Tagger]:
@@ -88,11 +79,7 @@ def _llm_tagger(
     constrained: bool,
     batch_size: int,
 ) -> Tagger:
-    def run(items: Sequence[JudgeItem]) -> list[TagResult]:
-        engine = open_engine(label, connection)
-        return judge_items(engine, items, spec, max_retries=max_retries, sampling=sampling, constrained=constrained)
-
-    def stream(items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
+    def batches(items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
         if not items:
             return
         engine = open_engine(label, connection)
@@ -101,7 +88,7 @@ def _llm_tagger(
         )
         yield from in_batches((result for _, result in finished), batch_size)
 
-    return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batch_size, run, stream)
+    return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batches)
 
 
 def _language_tagger(candidates: tuple[str, ...]) -> Tagger:
@@ -116,7 +103,7 @@ def _language_tagger(candidates: tuple[str, ...]) -> Tagger:
             for item, code in zip(items, codes, strict=True)
         ]
 
-    return Tagger(tag_version, LANGUAGE_BATCH_SIZE, run)
+    return Tagger(tag_version, _a_call_per_batch(run, LANGUAGE_BATCH_SIZE))
 
 
 def _reward_model_tagger(entry: RewardModelEntry, open_reward_model: OpenRewardModel) -> Tagger:
@@ -137,7 +124,15 @@ def _reward_model_tagger(entry: RewardModelEntry, open_reward_model: OpenRewardM
             for score in scores
         ]
 
-    return Tagger(tag_version, REWARD_MODEL_BATCH_SIZE, run)
+    return Tagger(tag_version, _a_call_per_batch(run, REWARD_MODEL_BATCH_SIZE))
+
+
+def _a_call_per_batch(run: Callable[[Sequence[JudgeItem]], list[TagResult]], batch_size: int):
+    def batches(items: Sequence[JudgeItem]) -> Iterator[list[TagResult]]:
+        for start in range(0, len(items), batch_size):
+            yield run(items[start : start + batch_size])
+
+    return batches
 
 
 def _untokened_result(
