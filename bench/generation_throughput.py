@@ -10,7 +10,11 @@ For each repeat (order rotated, medians reported):
             run start, engine load, sanitising, DuckDB writes, Dagster events and metadata included.
 Tokens/s of each stage are completion tokens over the stage step's own duration (from the run's events).
 
+Asset paths run once per `--batch-sizes` value (rows per engine call and per DuckDB commit), named `path@B`
+when more than one is given, with the engine's `--parallel-sequences` slots:
+
     .venv/bin/python bench/generation_throughput.py --instructions 50 --repeats 3
+    .venv/bin/python bench/generation_throughput.py --paths asset_graph/batched raw --batch-sizes 16 32 64
 """
 
 from __future__ import annotations
@@ -53,31 +57,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instructions", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--response-max-tokens", type=int, default=192)
+    parser.add_argument("--response-max-tokens", type=int, default=256)
     parser.add_argument("--paths", nargs="+", default=[*ASSET_PATHS, "raw"], choices=[*ASSET_PATHS, "raw"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[16], help="the asset paths' batch_size")
+    parser.add_argument("--parallel-sequences", type=int, default=16, help="the engine's decoding slots")
     arguments = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="magpie-bench-"))
-    rates: dict[str, list[float]] = {path: [] for path in arguments.paths}
+    variants = _variants(arguments.paths, arguments.batch_sizes)
+    rates: dict[str, list[float]] = {name: [] for name in variants}
     tokens: dict[str, int] = {}
+    names = list(variants)
     for repeat in range(arguments.repeats):
-        shift = repeat % len(arguments.paths)
-        for path in arguments.paths[shift:] + arguments.paths[:shift]:
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            path, batch_size = variants[name]
             if path == "raw":
-                rate, tokens[path] = _raw(workdir, arguments)
+                rate, tokens[name] = _raw(workdir, arguments)
             else:
                 decoding, job = ASSET_PATHS[path]
-                catalogue = _bench_catalogue(workdir, arguments.instructions, arguments.response_max_tokens, decoding)
+                catalogue = _bench_catalogue(
+                    workdir, arguments, decoding, batch_size, name.replace("/", "-").replace("@", "-")
+                )
                 # One warehouse file per path, emptied before each run: `magpie_job`'s step processes come from a
                 # forkserver that keeps the environment (MAGPIE_WAREHOUSE) of the first run.
-                warehouse = workdir / f"{path.replace('/', '-')}.duckdb"
+                warehouse = workdir / f"{name.replace('/', '-').replace('@', '-')}.duckdb"
                 warehouse.unlink(missing_ok=True)
-                rate, tokens[path] = _materialise(catalogue, warehouse, job)
-            rates[path].append(rate)
+                rate, tokens[name] = _materialise(catalogue, warehouse, job)
+            rates[name].append(rate)
     medians = {path: statistics.median(values) for path, values in rates.items()}
     report = {
         "workload": (
             f"{arguments.instructions} instructions + their responses (max {arguments.response_max_tokens} tokens), "
-            "SmolLM2-135M-Instruct Q4_1, llama.cpp, 2 threads"
+            f"SmolLM2-135M-Instruct Q4_1, llama.cpp, 2 threads, {arguments.parallel_sequences} parallel sequences"
         ),
         "repeats": arguments.repeats,
         "completion_tokens": tokens,
@@ -91,13 +102,25 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
-def _bench_catalogue(workdir: Path, instructions: int, response_max_tokens: int, decoding: str) -> Path:
+def _variants(paths: list[str], batch_sizes: list[int]) -> dict[str, tuple[str, int]]:
+    """Run name -> (path, batch_size): each asset path once per batch size, `raw` once."""
+    variants = {}
+    for path in paths:
+        sizes = [batch_sizes[0]] if path == "raw" else batch_sizes
+        for size in sizes:
+            variants[path if len(sizes) == 1 else f"{path}@{size}"] = (path, size)
+    return variants
+
+
+def _bench_catalogue(workdir: Path, arguments, decoding: str, batch_size: int, name: str) -> Path:
     raw = yaml.safe_load(DEFAULT_CATALOGUE.read_text())
     raw["models"] = [entry for entry in raw["models"] if entry["key"] == MODEL_KEY]
-    raw["models"][0]["instructions_per_batch"] = instructions
-    raw["models"][0]["response_sampling"]["max_tokens"] = response_max_tokens
+    raw["models"][0]["instructions_per_batch"] = arguments.instructions
+    raw["models"][0]["response_sampling"]["max_tokens"] = arguments.response_max_tokens
     raw["models"][0]["decoding"] = decoding
-    path = workdir / f"catalogue-{decoding}.yaml"
+    raw["models"][0]["batch_size"] = batch_size
+    raw["models"][0]["parallel_sequences"] = arguments.parallel_sequences
+    path = workdir / f"catalogue-{name}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
 
@@ -131,7 +154,7 @@ def _raw(workdir: Path, arguments) -> tuple[float, int]:
     """The raw engine: llama-cpp-python's own call on the prompts and seeds the assets use, model load included.
     The responses answer the instructions the asset path kept (read from a warehouse it wrote), so both paths
     answer the same requests."""
-    catalogue = _bench_catalogue(workdir, arguments.instructions, arguments.response_max_tokens, "sequential")
+    catalogue = _bench_catalogue(workdir, arguments, "sequential", arguments.batch_sizes[0], "raw")
     entry = load_catalogue(catalogue).entry(MODEL_KEY)
     kept = _kept_instructions(workdir)
     chat_format = _chat_format(entry)

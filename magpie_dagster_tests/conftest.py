@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from magpie_dagster_tests.backends import Backend, file_backend, lake_backend
+from magpie_dagster_tests.cores import pin_xdist_worker
 from magpie_dagster_tests.postgres import Postgres, postgres_server
 from magpie_dagster_tests.projects import Project
 from magpie_dagster_tests.servers import llama_cpp_server as start_llama_cpp_server
@@ -51,6 +52,10 @@ def vllm_server(vllm_models_dir: Path, vllm_environment: dict[str, str]) -> Iter
 
     with start_vllm_server(packaged_hf_folder(vllm_models_dir)) as base_url:
         yield base_url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    pin_xdist_worker()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

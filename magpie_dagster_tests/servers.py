@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from magpie_dagster.engines.llama_cpp_cpu import thread_count
 from magpie_dagster.engines.packaged_model import packaged_smollm2_path
 
 SERVED_MODEL_ID = "smollm2"
@@ -55,7 +56,7 @@ def llama_cpp_server_process(
         "--host", "127.0.0.1",
         "--port", str(port),
         "--n_ctx", str(n_ctx),
-        "--n_threads", "2",
+        "--n_threads", str(thread_count(2)),  # within this worker's cores (cores.py)
         "--verbose", "False",
     ]  # fmt: skip
     if api_key is not None:

@@ -32,7 +32,7 @@ from magpie_dagster.domain.completion import (
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
 from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed, shared_prefix
-from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama
+from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama, thread_count
 from magpie_dagster.engines.packaged_model import resolve_model_path
 from magpie_dagster.engines.prefix_states import PrefixStates
 
@@ -58,6 +58,7 @@ class LlamaCppEngine(GenerationEngine):
         if not Path(path).is_file():
             raise EngineError(f"GGUF model file not found: {path} (set `model` in the catalogue to a .gguf path)")
         super().__init__(Path(path).stem if model != path else model)
+        n_threads = thread_count(n_threads)
         try:
             self._llama = load_llama(
                 path, cpu_extra_buffers, n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, verbose=False
