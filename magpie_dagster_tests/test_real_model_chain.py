@@ -16,6 +16,7 @@ import pytest
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.domain.curation.presets import PRO_300K_FILTERED
+from magpie_dagster.domain.generation.sanitise import DROP_REASONS
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.nights import embedded_model_catalogue, real_model_night
 
@@ -81,7 +82,7 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
     spent = {stage: (tokens, bad) for stage, tokens, bad in ledger}
     assert spent["raw_instructions"] == (stored_tokens[0], 0)
     assert spent["responses"][1] == 0 and spent["instruction_tags"][0] > 0
-    assert set(instruction_outcomes) <= {"kept", "empty", "template_echo", "truncated"}
+    assert set(instruction_outcomes) <= {"kept", *DROP_REASONS}
     assert sum(response_outcomes.values()) == usable, "every usable instruction is answered or says why not"
     assert set(response_outcomes) <= {"answered", "empty", "truncated", "looping"}
     assert dedup == (usable, "packaged:all-minilm-l6-v2")

@@ -1,5 +1,6 @@
-"""Responses that loop get their own drop reason: real looping output of the packaged SmolLM2 (greedy, captured on
-this project's CI machine) is caught, and lists, refrains and phrases repeated far apart are not."""
+"""Responses and instructions that loop get their own drop reason: real looping output of the packaged SmolLM2
+(greedy, captured on this project's CI machine) is caught, and lists, refrains, phrases repeated far apart and the
+numbers a user gives are not."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from magpie_dagster.domain.completion import Completion
 from magpie_dagster.domain.generation.responses import response_drop_reason
-from magpie_dagster.domain.repetition import loops
+from magpie_dagster.domain.generation.sanitise import drop_reason, sanitise_instruction
+from magpie_dagster.domain.repetition import instruction_loops, loops
 from magpie_dagster_tests.fakes import FakeEngineResource
 from magpie_dagster_tests.projects import Project
 from magpie_dagster_tests.test_generation_assets import CATALOGUE, NIGHT
@@ -51,6 +53,38 @@ def test_real_and_simple_loops_are_caught(text):
 )
 def test_lists_refrains_and_repeated_phrases_are_not_loops(text):
     assert not loops(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Find a cheap hotel near example.com.com.com.com.com.com.com",  # the README night's curated row, issue 29
+        "Write a slogan: buy now buy now buy now buy now buy now buy now buy now buy now buy now buy now buy now",
+        "Tell me a joke hahahahahahahahahahahahahahaha",
+    ],
+)
+def test_instructions_that_loop_inside_a_line_are_caught(text):
+    assert instruction_loops(text)
+    assert drop_reason(text, sanitise_instruction(text), "stop") == "looping"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Find the mean of 1, 1, 1, 1, 1, 1, 1, 1, 2.",  # numbers a user gives
+        "Convert 1010101010101010101010101010 to decimal.",
+        "What is 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFF as a decimal number?",
+        "Is it very very very cold in Oslo in January?",
+        "Row, row, row your boat: where does this song come from?",
+    ],
+)
+def test_numbers_and_emphasis_in_an_instruction_are_not_loops(text):
+    assert not instruction_loops(text)
+
+
+def test_an_instruction_loop_is_named_before_the_max_tokens_it_runs_into():
+    looping = "Suggest a domain name: shop.com.com.com.com.com.com.com.com.com"
+    assert drop_reason(looping, sanitise_instruction(looping), "length") == "looping"
 
 
 def test_a_loop_is_named_before_the_max_tokens_it_runs_into():

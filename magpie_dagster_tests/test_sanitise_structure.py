@@ -182,6 +182,52 @@ CASES = {
         "Summarise the key events of the Hong Kong protests.",
         (YEAR,),
     ),
+    # Families issue 29 found let through (checked on cases written for it, not seen by the rules' author)
+    "answer_after_a_request": (
+        "Calculate the sum of the numbers from 1 to 100. The answer is 5050.",
+        "Calculate the sum of the numbers from 1 to 100.",
+        (CUT,),
+    ),
+    "suggestions_after_a_request": (
+        "Give me ideas for a rainy afternoon indoors. Here are some: read a book, bake bread, do a puzzle.",
+        "Give me ideas for a rainy afternoon indoors.",
+        (CUT,),
+    ),
+    "quoted_question_then_narrative": (
+        '"Can you help me plan a weekend in Lisbon?" asked my friend, spreading the map on the table.',
+        "Can you help me plan a weekend in Lisbon?",
+        (WRAPPED,),
+    ),
+    "curly_quoted_question_then_speaker": (
+        "“Why do onions make us cry?” she wondered while cooking dinner.",
+        "Why do onions make us cry?",
+        (WRAPPED,),
+    ),
+    "bold_italic_word_inside": (
+        "Please ***carefully*** check my cover letter for tone.",
+        "Please carefully check my cover letter for tone.",
+        (EMPHASIS,),
+    ),
+    "bold_words_inside_a_question": (
+        "What is the difference between **weather** and **climate**?",
+        "What is the difference between weather and climate?",
+        (EMPHASIS,),
+    ),
+    "section_of_its_own_after_the_data": (
+        "Analyse these monthly sales figures:\nJan 10, Feb 12, Mar 9\n\n# Analysis\nSales peaked in February.",
+        "Analyse these monthly sales figures:\nJan 10, Feb 12, Mar 9",
+        (APPENDED,),
+    ),
+    "revised_version_heading_after_a_draft": (
+        "Make my email sound friendlier:\nSend the files by noon.\n\n## Revised version\nCould you send the files?",
+        "Make my email sound friendlier:\nSend the files by noon.",
+        (APPENDED,),
+    ),
+    "year_ending_its_own_sentence": (
+        "2024. What were the most important breakthroughs in battery chemistry?",
+        "What were the most important breakthroughs in battery chemistry?",
+        (YEAR,),
+    ),
 }
 
 # The instruction provides material it refers to: it stays whole, whatever follows.
@@ -224,6 +270,15 @@ NEAR_MISSES = [
     "Convert this loop to a list comprehension.\n```python\nout = []\nfor x in xs:\n    out.append(x * 2)\n```",
     "Plan my week. Here are my tasks:\n\n1. Finish the report\n2. Call the bank",
     "¿Qué es la fotosíntesis?\n¿Por qué es importante para la vida?",
+    "My teacher says 2 + 2 = 5. The answer is 4, right?",
+    "I have quarterly sales data. Here are some figures: 10, 20, 30. Plot them as a bar chart.",
+    "Explain why the answer is 42 in The Hitchhiker's Guide to the Galaxy.",
+    '"What is love?" is a famous song. Who sang it first?',
+    "What do **bold** and *italic* look like in Markdown?",
+    "Compute a**2 + b**2 for a = 3 and b = 4.",
+    "Review my report:\n# Introduction\nWe sold more this year.\n# Analysis\nGrowth was 5 %.",
+    "# Analysis of a sonnet\nExplain the imagery in Shakespeare's Sonnet 18.",
+    "1984 is a novel by Orwell. What are its main themes?",
     "Wie kann ich besser schlafen?\nIch arbeite oft bis spät in die Nacht.",
 ]
 

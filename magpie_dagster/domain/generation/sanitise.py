@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from magpie_dagster.domain.generation import sanitise_rules as rules
 from magpie_dagster.domain.generation import sanitise_structure as structure
+from magpie_dagster.domain.repetition import instruction_loops
 
-DropReason = Literal["empty", "template_echo", "truncated"]
+DropReason = Literal["looping", "truncated", "template_echo", "empty"]
+DROP_REASONS: tuple[str, ...] = get_args(DropReason)
 
 # Rules can uncover one another ('"**Question:** ...?"' needs quotes, then emphasis, then the label), so they
 # run in passes until nothing changes; a handful of passes is more than any real output needs.
@@ -54,10 +56,14 @@ def drop_reason(
 ) -> DropReason | None:
     """Why a generated instruction is unusable (kept in raw data with this reason, dropped later), or None.
 
-    One reason per row, by priority: "truncated" first (a cut-off text is unusable whatever it contains, and
-    the fix is a larger max_tokens), then "template_echo" (the model reproduced the chat template, a sign of a
-    wrong pre-query template worth counting even when the echo leaves nothing), then "empty".
+    One reason per row, by priority: "looping" first (the same unit repeated, as responses are checked: it
+    usually runs into max_tokens too, and the fix is a repetition penalty, not a larger max_tokens), "truncated"
+    (a cut-off text is unusable whatever it contains, and the fix is a larger max_tokens), then "template_echo"
+    (the model reproduced the chat template, a sign of a wrong pre-query template worth counting even when the
+    echo leaves nothing), then "empty".
     """
+    if instruction_loops(sanitised.text):
+        return "looping"
     if finish_reason == "length":
         return "truncated"
     if is_template_echo(raw, sanitised.text, special_tokens):
@@ -130,18 +136,27 @@ def cut_self_answer(text: str) -> str:
         for match in pattern.finditer(text):
             if cut_at is not None and match.start() >= cut_at:
                 break
-            if _starts_an_answer(text[: match.start()], marker):
+            if _starts_an_answer(text[: match.start()], text[match.start() :], marker):
                 cut_at = match.start()
                 break
     return text if cut_at is None else text[:cut_at]
 
 
-def _starts_an_answer(before: str, marker: rules.AnswerMarker) -> bool:
+def _starts_an_answer(before: str, after: str, marker: rules.AnswerMarker) -> bool:
     if not any(character.isalnum() for character in before):
         return False  # the marker is the instruction's first word: "Explanation: ..." is a query
-    if marker.after_question_only:
-        return before.rstrip(rules.CLOSING_DECORATION).endswith(rules.QUESTION_MARKS)
-    return True
+    if not marker.after_question_only:
+        return True
+    if before.rstrip(rules.CLOSING_DECORATION).endswith(rules.QUESTION_MARKS):
+        return True
+    return (
+        marker.after_a_request
+        and not any(mark in after for mark in rules.QUESTION_MARKS)  # "The answer is 4, right?" is the asker's
+        and not rules.ASKER_CONTINUES.match(before)  # "I have sales data. Here are some figures: ..." is theirs
+        and not rules.POINTS_AHEAD.search(before)  # "Sort these for me. Here are some numbers: ..." too
+        and not structure.refers_to_material(before)
+        and not structure.ends_with_colon(before)
+    )
 
 
 def strip_emphasis(text: str) -> str:
@@ -177,6 +192,25 @@ def strip_emphasised_first_words(text: str) -> str:
     return first_words["words"] + text[first_words.end() :] if first_words else text
 
 
+def strip_emphasised_words(text: str) -> str:
+    """Unwraps bold markup around words anywhere ("Please ***carefully*** review ..."). Left alone: text with code
+    (a backtick), where `**` is an operator, and text about Markdown, where the markup is the subject."""
+    if "`" in text or "markdown" in text.lower():
+        return text
+    return rules.EMPHASISED_WORDS.sub(lambda match: match[0] if _kept_as_written(text, match) else match["words"], text)
+
+
+def _kept_as_written(text: str, match) -> bool:
+    """A bold line of its own is a title the user wrote ("**My Trip to Japan**\n..."), and a bold label
+    ("**Question:**", "**Note**:") is the label rules' to judge: neither is stray markup."""
+    if match["words"].endswith((":", "：")) or text[match.end() : match.end() + 1] in (":", "："):
+        return True
+    line_start = text.rfind("\n", 0, match.start()) + 1
+    line_end = text.find("\n", match.end())
+    line = text[line_start : len(text) if line_end < 0 else line_end]
+    return line.strip() == match[0]
+
+
 def strip_quotes(text: str) -> str:
     """Removes double quotes wrapping the whole text, or a quote at either end that nothing pairs with."""
     for opening, closing in rules.QUOTE_PAIRS:
@@ -206,10 +240,13 @@ _RULES: tuple[tuple[str, Callable[[str], str]], ...] = (
     (rules.STRIP_LEADING_LABEL, strip_leading_label),
     (rules.CUT_SELF_ANSWER, cut_self_answer),
     (rules.STRIP_EMPHASIS, strip_emphasised_first_words),
+    (rules.STRIP_EMPHASIS, strip_emphasised_words),
     (rules.KEEP_FIRST_LISTED_QUESTION, structure.keep_first_listed_question),
     (rules.STRIP_ENUMERATION, structure.strip_enumeration),
     (rules.STRIP_LEADING_YEAR, structure.strip_leading_year),
     (rules.KEEP_WRAPPED_INSTRUCTION, structure.keep_wrapped_instruction),
+    (rules.KEEP_WRAPPED_INSTRUCTION, structure.keep_quoted_question),
     (rules.CUT_CODE_ANSWER, structure.cut_code_answer),
     (rules.CUT_APPENDED_ANSWER, structure.cut_appended_answer),
+    (rules.CUT_APPENDED_ANSWER, structure.cut_appended_section),
 )

@@ -70,12 +70,15 @@ class AnswerMarker:
     """Where the model starts answering its own query.
 
     `after_question_only` marks phrases a user also writes ("Here are some numbers: ...", "Step 1: I ran
-    ..."): they only count as the model answering when they follow a question mark.
+    ..."): they only count as the model answering when they follow a question mark, or, with
+    `after_a_request`, any sentence of a request (not the asker's first person) that points at no material, when
+    nothing after them asks ("Add the numbers from 1 to 100. The answer is 5050.").
     """
 
     name: str
     pattern: str
     after_question_only: bool
+    after_a_request: bool = False
 
 
 # A marker counts only at the start of a segment: a new line, or after sentence-ending punctuation; never as
@@ -100,8 +103,8 @@ ANSWER_MARKERS = (
     AnswerMarker("Explanation:", r"Explanation" + _LABEL_COLON, False),
     AnswerMarker("Solution:", r"Solution(?:[ \t]+Approach)?" + _LABEL_COLON, False),
     AnswerMarker("# Step 1", r"\#{1,6}[ \t]*(?:\*{1,2})?Step[ \t]*1\b", False),
-    AnswerMarker("The answer is", r"The[ \t]+(?:correct[ \t]+|final[ \t]+)?answer[ \t]+is\b", True),
-    AnswerMarker("Here are some", r"Here[ \t]+are[ \t]+some\b", True),
+    AnswerMarker("The answer is", r"The[ \t]+(?:correct[ \t]+|final[ \t]+)?answer[ \t]+is\b", True, True),
+    AnswerMarker("Here are some", r"Here[ \t]+are[ \t]+some\b", True, True),
     AnswerMarker("Step 1:", r"Step[ \t]*1[ \t]*(?:\*{1,2})?[ \t]*[:.)]", True),
 )
 
@@ -147,8 +150,12 @@ LEADING_ENUMERATION = re.compile(
 # The start of a numbered item on its own line, for a list of several questions.
 NUMBERED_ITEM_LINE = re.compile(r"^[ \t]*\(?(\d{1,2})[.)][ \t]+\S", re.MULTILINE)
 
-# A year alone on the first line ("2023", "**2023**", "(2023)"), or bracketed before the text ("[2023] ...").
-LEADING_YEAR = re.compile(r"\A(?:[*_#( \t]*(?:19|20)\d{2}[*_) \t.:]*\r?\n\s*|[\[(](?:19|20)\d{2}[\])][ \t]*(?=\S))")
+# A year alone on the first line ("2023", "**2023**", "(2023)"), bracketed before the text ("[2023] ..."), or
+# ending a sentence of its own before a capital ("2024. What ...").
+LEADING_YEAR = re.compile(
+    r"\A(?:[*_#( \t]*(?:19|20)\d{2}[*_) \t.:]*\r?\n\s*|[\[(](?:19|20)\d{2}[\])][ \t]*(?=\S)"
+    r"|(?:19|20)\d{2}\.[ \t]+(?=[A-Z¿¡\"“]))"
+)
 
 # A first line wrapped in quotes or emphasis, a sentence of three words or more, followed by more text: the
 # wrapped line is the instruction and what follows is narrative about it or its answer.
@@ -158,7 +165,20 @@ WRAPPED_FIRST_LINE = re.compile(
     r"(?P<close>\*{1,3}|__|\"|”)[ \t]*\n\s*\S"
 )
 WRAP_PAIRS = {"*": "*", "**": "**", "***": "***", "__": "__", '"': '"', "“": "”"}
+# A question in quotes that a narrative goes on from, on the same line ('"Can you help me?" asked my friend, ...',
+# '"Why is the sky blue?" she wondered.'): the quoted question is the instruction.
+QUOTED_QUESTION_IN_NARRATIVE = re.compile(
+    r"\A(?P<open>[\"“])(?P<inner>[^\"“”\n]*\w[^\"“”\n]*[?？])(?P<close>[\"”])[ \t]*,?[ \t]*"
+    r"(?P<narrative>(?:asked|asks|said|says|wondered|wonders|whispered|inquired|exclaimed|wrote|writes|replied|"
+    r"(?:my|his|her|their|the|a|an|he|she|they|i|we)[ \t]+[\w' \t]{0,40}?"
+    r"(?:asked|asks|said|says|wondered|wonders|wanted[ \t]+to[ \t]+know|inquired|wrote|writes))\b)",
+    re.IGNORECASE,
+)
 
+# Bold or bold-italic markup around words inside the text ("Please ***carefully*** review ..."): a pair of the same
+# marker, touching its words, not inside a word ("a**2 + b**2" is arithmetic). Single `*` and `__` stay: "*args",
+# "5 * 3 * 2" and "__init__" are code.
+EMPHASISED_WORDS = re.compile(r"(?<![\w*])(?P<marker>\*{2,3})(?P<words>[^\s*](?:[^*\n]*?[^\s*])?)(?P=marker)(?![\w*])")
 # Emphasis on the first words only ("**Help me** plan a trip"); a leading "**kwargs ... **" is not a pair.
 EMPHASISED_FIRST_WORDS = re.compile(
     r"\A(?P<marker>\*\*|__)(?P<words>[^\W\d_][^*_\n]{0,60}?[^\s*_:：])(?P=marker)(?=[ \t,.:;!?])"
@@ -195,6 +215,20 @@ REFERS_TO_MATERIAL = re.compile(
     re.IGNORECASE,
 )
 
+# A markdown heading that opens a section of a response ("# Analysis", "## Revised version"): after the user's
+# request and material, it starts the model's own answer (the cut needs it to be the text's first heading, so a
+# user's pasted report with "# Introduction ... # Analysis" keeps its sections).
+ANY_HEADING_LINE = re.compile(r"^[ \t]*\#{1,6}[ \t]", re.MULTILINE)
+RESPONSE_SECTION_HEADING = re.compile(
+    r"^[ \t]*\#{1,6}[ \t]*(?:\*{1,2}|__)?[ \t]*"
+    r"(?:analysis|answers?|solutions?|response|explanation|feedback|evaluation|assessment|suggestions"
+    r"|recommendations|output|results?|summary|conclusions?|breakdown|critique|corrections?|translation"
+    r"|(?:corrected|revised|improved|rewritten|edited|final)[ \t]+(?:version|text|code|draft)|my[ \t]+(?:answer|take))"
+    r"\b[^\n]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A request that points ahead at what the asker gives next ("Sort these for me.", "Check them."), without a noun.
+POINTS_AHEAD = re.compile(r"\b(?:these|those|them|this|it)\b(?=[^.?!]*[.!]?\s*\Z)", re.IGNORECASE)
 # Where one part of an instruction may end and an appended answer begin: after a line ending in a question
 # mark, or at a blank line.
 QUESTION_LINE_END = re.compile(r"[?？][*_\"”')\]]*[ \t]*$", re.MULTILINE)

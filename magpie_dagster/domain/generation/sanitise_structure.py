@@ -42,6 +42,17 @@ def keep_wrapped_instruction(text: str) -> str:
     return wrapped["inner"]
 
 
+def keep_quoted_question(text: str) -> str:
+    """Keeps a quoted question that narrative goes on from ('"Can you ...?" asked my friend, ...'), unless more is
+    asked after it (then the quote is context for the asker's own question)."""
+    quoted = rules.QUOTED_QUESTION_IN_NARRATIVE.match(text)
+    if not quoted or rules.WRAP_PAIRS[quoted["open"]] != quoted["close"]:
+        return text
+    if any(mark in text[quoted.end() :] for mark in rules.QUESTION_MARKS):
+        return text
+    return quoted["inner"]
+
+
 def cut_code_answer(text: str) -> str:
     """Cuts a code block that starts answering a request for new code ("Write a function ...\\n```python")."""
     fence = rules.CODE_FENCE_LINE.search(text)
@@ -84,6 +95,17 @@ def cut_appended_answer(text: str) -> str:
         if asked_a_question or rules.ANSWER_OPENER.match(rest):
             return request
     return text
+
+
+def cut_appended_section(text: str) -> str:
+    """Cuts a section the model appended under a heading of its own ("# Analysis" after the user's data), even
+    after material: the heading names part of an answer and is the text's first heading."""
+    heading = rules.RESPONSE_SECTION_HEADING.search(text)
+    if not heading or not any(character.isalnum() for character in text[: heading.start()]):
+        return text
+    if rules.ANY_HEADING_LINE.search(text, 0, heading.start()):
+        return text
+    return text[: heading.start()]
 
 
 def refers_to_material(request: str) -> bool:
