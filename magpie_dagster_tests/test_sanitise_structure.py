@@ -208,6 +208,11 @@ CASES = {
         "Please carefully check my cover letter for tone.",
         (EMPHASIS,),
     ),
+    "bold_word_that_the_sentence_goes_on_from": (
+        "**Important** dates for new hires: list the ones in March.",
+        "Important dates for new hires: list the ones in March.",
+        (EMPHASIS,),
+    ),
     "bold_words_inside_a_question": (
         "What is the difference between **weather** and **climate**?",
         "What is the difference between weather and climate?",
@@ -222,6 +227,11 @@ CASES = {
         "Make my email sound friendlier:\nSend the files by noon.\n\n## Revised version\nCould you send the files?",
         "Make my email sound friendlier:\nSend the files by noon.",
         (APPENDED,),
+    ),
+    "bold_important_label": (
+        "***Important*** Back up your files before you upgrade. How do I do that?",
+        "Back up your files before you upgrade. How do I do that?",
+        (LABEL,),
     ),
     "year_ending_its_own_sentence": (
         "2024. What were the most important breakthroughs in battery chemistry?",
@@ -279,6 +289,8 @@ NEAR_MISSES = [
     "Review my report:\n# Introduction\nWe sold more this year.\n# Analysis\nGrowth was 5 %.",
     "# Analysis of a sonnet\nExplain the imagery in Shakespeare's Sonnet 18.",
     "1984 is a novel by Orwell. What are its main themes?",
+    "Important: my flight leaves tomorrow. What should I pack?",
+    "Warning signs of burnout: what are they?",
     "Wie kann ich besser schlafen?\nIch arbeite oft bis spät in die Nacht.",
 ]
 

@@ -116,6 +116,8 @@ def strip_leading_label(text: str) -> str:
         return text
     separator = match["inner_sep"] or match["outer_sep"]
     opener, closer = match["open"], match["close"]
+    if match["emphatic"] and not (opener and opener == closer and text[match.end() : match.end() + 1].isupper()):
+        return text  # "**Important** information for ..." goes on from the word: it is not a label
     if separator in (".", ")") and not match["numbered"]:
         return text
     if closer and opener != closer:

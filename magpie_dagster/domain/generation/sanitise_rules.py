@@ -37,14 +37,14 @@ RULE_IDS = (
     CUT_APPENDED_ANSWER,
 )
 
-# A label the model wrote before its query ("Question:", "**Task**", "## Question 3:", "Q1."). The match is
-# only accepted when the label is clearly one (a separator, bold wrapping, or a heading alone on its line):
+# A label the model wrote before its query ("Question:", "**Task**", "## Question 3:", "Q1.", "***Important***"). The
+# match is only accepted when the label is clearly one (a separator, bold wrapping, or a heading alone on its line):
 # that check lives in sanitise.py, so "Question everything" or "# Task management" keep their first word.
 LEADING_LABEL = re.compile(
     r"""
     \A
     (?P<heading>\#{1,6}[ \t]*)?
-    (?P<open>\*{1,2}|__)?
+    (?P<open>\*{1,3}|__)?
     [ \t]*
     (?:
         (?P<numbered>(?:question|part|problem|task|exercise|q)[ \t]*\#?[ \t]*\d+)
@@ -52,11 +52,12 @@ LEADING_LABEL = re.compile(
           |(?:the[ \t]+)?(?:scenario|senario|scenerio|situation|problem(?:[ \t]+statement)?)
           |context|background|descriptions?|discription|challenge
           |task|question|query|instructions?|user|prompt|request|q)
+      | (?P<emphatic>important|warning|urgent)  # a label only in bold: "Important: my flight is ..." is the user's
     )
     [ \t]*
     (?P<inner_sep>[:：]|[.)](?=[\s*_]|\Z))?
     [ \t]*
-    (?P<close>\*{1,2}|__)?
+    (?P<close>\*{1,3}|__)?
     [ \t]*
     (?P<outer_sep>[:：])?
     (?P<gap>\s*)
