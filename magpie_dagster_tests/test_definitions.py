@@ -33,13 +33,15 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     repository = definitions.get_repository_def()
     assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} == {
         "raw_instructions", "responses", "instruction_tags", "dedup_results",
-        "curated_subset", "preference_pairs", "dataset_export", "night_rounds",
+        "curated_subset", "preference_pairs", "night_scorecard", "dataset_export", "night_rounds",
     }
     assert definitions.resolve_job_def("magpie_job").partitions_def is not None
     nightly = definitions.resolve_job_def("nightly_curation_job")
     assert isinstance(nightly.partitions_def, dg.DailyPartitionsDefinition)
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
-    assert checks == {"judge_parse_failure_rate", "labels_in_their_sets", "labels_not_degenerate"}
+    assert checks == {
+        "judge_parse_failure_rate", "labels_in_their_sets", "labels_not_degenerate", "scorecard_within_bands"
+    }  # fmt: skip
     assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
     crash_sensor = definitions.resolve_sensor_def("native_crash_advice")
     assert crash_sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -197,5 +199,5 @@ def test_every_table_asset_shows_its_table_and_columns_before_its_first_run(tmp_
     assert shown == {
         "raw_instructions": "instructions", "responses": "responses", "instruction_tags": "instruction_tags",
         "dedup_results": "dedup_results", "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
-        "night_rounds": "night_rounds",
+        "night_rounds": "night_rounds", "night_scorecard": "night_scorecard",
     }

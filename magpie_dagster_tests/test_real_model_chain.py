@@ -71,6 +71,10 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
             "SELECT stage, sum(completion_tokens), count(*) FILTER (WHERE seconds <= 0 OR error IS NOT NULL) "
             "FROM engine_calls GROUP BY stage"
         ).fetchall()
+        scorecard = connection.execute(
+            "SELECT model, instructions, usable_rate, curated_rows, diversity_vendi, judge_failure_rate, "
+            "instruction_drop_reasons, response_drop_reasons, near_duplicate_rate FROM night_scorecard ORDER BY model"
+        ).fetchall()
         stored_tokens = connection.execute(
             "SELECT (SELECT sum(completion_tokens) FROM instructions), (SELECT sum(completion_tokens) FROM responses)"
         ).fetchone()
@@ -90,6 +94,14 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
     kept = curated.get("kept", 0)
     assert sum(curated.values()) == answered
     assert set(curated) - {"kept"} <= {rule.name() for rule in PRO_300K_FILTERED.rules}
+    # the scorecard of a real night: the model's row and the totals agree with the tables, whatever was sampled
+    [totals, model_row] = scorecard
+    assert totals[0] == "*" and model_row[0] == "smollm2_135m" and totals[1:4] == model_row[1:4]
+    assert model_row[1:4] == (5, pytest.approx(usable / 5, abs=1e-4), kept)
+    assert (model_row[4] is None) == (kept == 0) and (kept == 0 or 1.0 <= model_row[4] <= kept)
+    assert 0.0 <= model_row[5] <= 1.0 and 0.0 <= model_row[8] <= 1.0
+    assert model_row[6] == {reason: n for reason, n in instruction_outcomes.items() if reason != "kept"}
+    assert model_row[7] == {reason: n for reason, n in response_outcomes.items() if reason != "answered"}
     exports = warehouse.parent / "exports" / NIGHT.isoformat()
     from datasets import load_dataset
 
@@ -97,4 +109,5 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
     assert len(sharegpt) == kept == pl.read_parquet(exports / "curated.parquet").height
     if kept:
         assert len(load_dataset("json", data_files=str(exports / "sharegpt.jsonl"), split="train")) == kept
-    assert "magpie-pro-300k-filtered" in (exports / "README.md").read_text()
+    card = (exports / "README.md").read_text()
+    assert "magpie-pro-300k-filtered" in card and f"| curated_rows | {kept} | {kept} |" in card

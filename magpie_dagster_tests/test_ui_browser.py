@@ -38,7 +38,7 @@ GROUPS = {
     "generation": ("raw_instructions", "responses"),
     "tagging": ("instruction_tags",),
     "dedup": ("dedup_results",),
-    "curation": ("curated_subset", "preference_pairs", "dataset_export", "night_rounds"),
+    "curation": ("curated_subset", "preference_pairs", "night_scorecard", "dataset_export", "night_rounds"),
 }
 LOCATION = "magpie_dagster.definitions"
 PREVIEW_COLUMNS = ["instruction", "drop_reason", "sanitiser_rules", "finish_reason"]

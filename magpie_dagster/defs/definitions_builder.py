@@ -12,6 +12,7 @@ from magpie_dagster.defs.assets.exports import build_dataset_export
 from magpie_dagster.defs.assets.generation import build_generation_assets
 from magpie_dagster.defs.assets.preference import build_preference_pairs
 from magpie_dagster.defs.assets.rounds import build_night_rounds
+from magpie_dagster.defs.assets.scorecard import build_night_scorecard
 from magpie_dagster.defs.assets.tagging import build_tagging_asset
 from magpie_dagster.defs.jobs import asset_graph_executor, build_magpie_job, build_nightly_curation_job
 from magpie_dagster.defs.partitions import build_model_date_partitions, build_nights
@@ -43,6 +44,7 @@ def build_definitions(
     nightly = [
         build_curated_subset(nights),
         build_preference_pairs(nights),
+        build_night_scorecard(nights),
         build_dataset_export(nights),
         build_night_rounds(nights),
     ]

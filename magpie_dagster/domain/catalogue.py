@@ -32,6 +32,7 @@ from magpie_dagster.domain.exports.config import ExportSettings
 from magpie_dagster.domain.generation.config import ProbeSettings, RetrySettings, SystemPrompt
 from magpie_dagster.domain.preference.config import PreferenceSettings
 from magpie_dagster.domain.rounds.config import Target
+from magpie_dagster.domain.scorecard.config import ScorecardSettings
 from magpie_dagster.domain.strict_yaml import load_unique_keys
 from magpie_dagster.domain.tagging.config import Judging, LlamaCppJudge
 
@@ -144,6 +145,7 @@ class Catalogue(Strict):
     curation: CurationSettings = CurationSettings()
     preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
     exports: ExportSettings = ExportSettings()
+    scorecard: ScorecardSettings = ScorecardSettings()
     retries: RetrySettings = RetrySettings()
     target: Target | None = None  # every entry's target, unless the entry sets its own
     # Whether the nightly schedule and the automation that builds the night run as soon as Dagster loads the

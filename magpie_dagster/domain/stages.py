@@ -14,10 +14,11 @@ TAGGING = "tagging"
 DEDUP = "dedup"
 CURATION = "curation"
 PREFERENCE = "preference"
+SCORECARD = "scorecard"
 EXPORTS = "exports"
 ROUNDS = "rounds"
 COSTS = "costs"  # no asset of its own: every stage that calls an engine meters its calls to the cost ledger
-STAGES = (GENERATION, TAGGING, DEDUP, CURATION, PREFERENCE, EXPORTS, ROUNDS, COSTS)
+STAGES = (GENERATION, TAGGING, DEDUP, CURATION, PREFERENCE, SCORECARD, EXPORTS, ROUNDS, COSTS)
 
 RAW_INSTRUCTIONS = "raw_instructions"
 RESPONSES = "responses"
@@ -25,6 +26,7 @@ INSTRUCTION_TAGS = "instruction_tags"
 DEDUP_RESULTS = "dedup_results"
 CURATED_SUBSET = "curated_subset"
 PREFERENCE_PAIRS = "preference_pairs"
+NIGHT_SCORECARD = "night_scorecard"
 DATASET_EXPORT = "dataset_export"
 NIGHT_ROUNDS = "night_rounds"
 
@@ -49,7 +51,10 @@ ASSETS = (
     StageAsset(DEDUP_RESULTS, DEDUP, (RAW_INSTRUCTIONS,), per_model=True, group=DEDUP),
     StageAsset(CURATED_SUBSET, CURATION, (DEDUP_RESULTS, INSTRUCTION_TAGS), per_model=False, group=CURATION),
     StageAsset(PREFERENCE_PAIRS, PREFERENCE, (CURATED_SUBSET,), per_model=False, group=CURATION),
-    StageAsset(DATASET_EXPORT, EXPORTS, (CURATED_SUBSET, PREFERENCE_PAIRS), per_model=False, group=CURATION),
+    StageAsset(NIGHT_SCORECARD, SCORECARD, (CURATED_SUBSET, PREFERENCE_PAIRS), per_model=False, group=CURATION),
+    StageAsset(
+        DATASET_EXPORT, EXPORTS, (CURATED_SUBSET, PREFERENCE_PAIRS, NIGHT_SCORECARD), per_model=False, group=CURATION
+    ),
     StageAsset(NIGHT_ROUNDS, ROUNDS, (CURATED_SUBSET,), per_model=False, group=CURATION),
 )
 _BY_NAME = {asset.name: asset for asset in ASSETS}

@@ -14,6 +14,7 @@ from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.preference_schema import PREFERENCE
 from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS
 from magpie_dagster.storage.schema import DDL
+from magpie_dagster.storage.scorecard_schema import SCORECARD
 from magpie_dagster.storage.tagging_schema import INSTRUCTION_TAGS_VIEW
 
 STAGE_TABLES = {
@@ -23,6 +24,7 @@ STAGE_TABLES = {
     stages.DEDUP_RESULTS: DEDUP_VIEW,
     stages.CURATED_SUBSET: CURATED,
     stages.PREFERENCE_PAIRS: PREFERENCE,
+    stages.NIGHT_SCORECARD: SCORECARD,
     stages.NIGHT_ROUNDS: NIGHT_ROUNDS,
 }  # dataset_export writes files, not a table
 

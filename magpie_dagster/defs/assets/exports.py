@@ -11,7 +11,7 @@ from magpie_dagster.domain.exports import formats
 from magpie_dagster.domain.exports.card import write_card
 from magpie_dagster.domain.exports.publish import publish, staging_directory
 from magpie_dagster.domain.stages import DATASET_EXPORT, PREFERENCE_PAIRS
-from magpie_dagster.storage import curation_store, preference_store
+from magpie_dagster.storage import curation_store, preference_store, scorecard_store
 
 
 def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -21,7 +21,8 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         kinds={"parquet", "json"},
         description=(
             "Files under data/exports/<date>/: ShareGPT and OpenAI-messages JSONL, Parquet with every column, "
-            "preference pairs JSONL, and a dataset card (README.md) with a figure of the distributions."
+            "preference pairs JSONL, and a dataset card (README.md) with the night's scorecard and a figure of the "
+            "distributions."
         ),
     )
     def dataset_export(
@@ -54,6 +55,7 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
                 preference_pairs=pairs.height,
                 preference_ties=ties,
                 files=[path.name for path in written],
+                scorecard=scorecard_store.night_scorecard(run.store, night),
                 max_label_share=catalogue.catalogue.judging.judge.max_label_share,
             )
             publish(directory, target)

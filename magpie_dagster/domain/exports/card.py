@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from magpie_dagster.domain.scorecard.metrics import ALL_MODELS, TRENDED
 from magpie_dagster.domain.tagging.checks import degenerate_labels
 from magpie_dagster.domain.tagging.labels import LABEL_SETS
 
@@ -58,6 +59,27 @@ def _label_health(corpus: pl.DataFrame, max_label_share: float) -> str:
     )
 
 
+def _scorecard(rows: Sequence[Mapping[str, object]]) -> str:
+    """The night's scorecard (table `night_scorecard`): a row per number, a column per model and the night."""
+    if not rows:
+        return "### Scorecard\n\n(not computed for this night)\n"
+    names = ["night" if row["model"] == ALL_MODELS else str(row["model"]) for row in rows]
+    lines = [
+        "### Scorecard",
+        "",
+        "| measure | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(rows),
+        *(f"| {metric} | " + " | ".join(_number(row.get(metric)) for row in rows) + " |" for metric in TRENDED),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def write_card(
     directory: Path,
     *,
@@ -71,6 +93,7 @@ def write_card(
     preference_pairs: int,
     preference_ties: int,
     files: list[str],
+    scorecard: Sequence[Mapping[str, object]] = (),
     max_label_share: float = 0.9,
 ) -> Path:
     """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows; `unusable` the
@@ -94,6 +117,7 @@ def write_card(
         ),
         _table("Generated but unusable (never curated)", list(unusable.items())),
     ]
+    sections.append(_scorecard(scorecard))
     sections.append(_label_health(corpus, max_label_share))
     if skipped_rules:
         sections.append(

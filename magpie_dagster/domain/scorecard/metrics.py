@@ -1,0 +1,37 @@
+"""The scorecard's numbers, named once: the table's columns, the asset's metadata (Dagster plots them across nights),
+the drift bands' keys, the dataset card's rows and docs/scorecard.md all read these."""
+
+from __future__ import annotations
+
+# The numbers trended across nights (one per model and night, and the night's totals), with what each measures.
+TRENDED: dict[str, str] = {
+    "instructions": "instructions generated",
+    "usable_rate": "share of generated instructions that are usable (no drop reason)",
+    "template_leak_rate": "share of generated instructions that echo the chat template (drop reason template_echo)",
+    "looping_rate": "share of generated instructions and responses that loop (drop reason looping)",
+    "truncation_rate": "share of generated instructions and responses cut at max_tokens (drop reason truncated)",
+    "near_duplicate_rate": "share of usable instructions with a near-duplicate from the same night",
+    "corpus_duplicate_rate": "share of usable instructions with a near-duplicate from an earlier night",
+    "curated_rows": "rows in the curated subset",
+    "diversity_vendi": "Vendi score of the curated instructions' embeddings: their effective number of distinct rows",
+    "category_entropy": "Shannon entropy (bits) of the curated rows' task categories",
+    "category_mix_distance": "summed share of the curated rows outside the recipe's category bounds (none: no mix)",
+    "judge_failure_rate": "share of the night's judgements that failed (every tag)",
+    "safety_flag_rate": "share of judged answers the safety judge flagged unsafe",
+    "chosen_longer_share": "share of preference pairs whose chosen answer is longer than the rejected (length bias)",
+    "instruction_chars_median": "median length (characters) of the curated instructions",
+    "response_chars_median": "median length (characters) of the curated responses",
+}
+COUNTS = ("instructions", "curated_rows")  # whole numbers; the rest are shares, scores and lengths
+# Distributions, label -> count or share, stored as MAP columns.
+DISTRIBUTIONS: dict[str, str] = {
+    "instruction_drop_reasons": "generated instructions by drop reason",
+    "response_drop_reasons": "generated responses by drop reason",
+    "task_category_shares": "curated rows by task category",
+    "difficulty_shares": "curated rows by difficulty",
+    "input_quality_shares": "curated rows by input quality",
+    "language_shares": "curated rows by language",
+    "judge_failure_rates": "failed share of the night's judgements, per tag",
+    "top_label_shares": "share of the most frequent label per judged tag (label degeneracy), over usable rows",
+}
+ALL_MODELS = "*"  # the `model` of the night's totals row

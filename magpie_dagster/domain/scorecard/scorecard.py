@@ -1,0 +1,135 @@
+"""A night's scorecard rows, one per model and one for the night's totals, from what the stages stored.
+
+Pure: the storage layer hands in one frame per source, already limited to the night and the catalogue's models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from magpie_dagster.domain.curation.rules import ShareBounds
+from magpie_dagster.domain.scorecard.measures import entropy_bits, mix_distance, shares, vendi_score
+from magpie_dagster.domain.scorecard.metrics import ALL_MODELS
+from magpie_dagster.domain.tagging.checks import degenerate_labels
+from magpie_dagster.domain.tagging.labels import LABEL_SETS
+
+_SHARED_COLUMNS = ("task_category", "difficulty", "input_quality", "language")
+
+
+@dataclass(frozen=True)
+class NightFacts:
+    """What the night stored, one frame each, every frame with a `model` column."""
+
+    generated: pl.DataFrame  # model, stage ('instruction' | 'response'), drop_reason: one row per generated row
+    judgements: pl.DataFrame  # model, tag, status: one row per judgement
+    duplicates: pl.DataFrame  # model, within_night, against_corpus: one row per usable instruction deduplicated
+    answered: pl.DataFrame  # every answered usable row with its tags (curation's input)
+    curated: pl.DataFrame  # the curated subset: model, instruction_id, instruction, response and the tags
+    pairs: pl.DataFrame  # preference pairs: model, chosen, rejected (message lists)
+
+
+def scorecard_rows(
+    facts: NightFacts,
+    models: Sequence[str],
+    embeddings: Callable[[Sequence[str]], np.ndarray],
+    category_bounds: Mapping[str, ShareBounds],
+    max_label_share: float,
+) -> list[dict[str, Any]]:
+    """One row per model, then the totals (`model` = '*'). `embeddings(instruction_ids)`: their stored vectors,
+    one row each, for the diversity score."""
+    rows = []
+    for model in [*models, ALL_MODELS]:
+        mine = facts if model == ALL_MODELS else _of_model(facts, model)
+        rows.append({"model": model, **_measures(mine, embeddings, category_bounds, max_label_share)})
+    return rows
+
+
+def _of_model(facts: NightFacts, model: str) -> NightFacts:
+    return NightFacts(*(frame.filter(pl.col("model") == model) for frame in _frames(facts)))
+
+
+def _frames(facts: NightFacts) -> tuple[pl.DataFrame, ...]:
+    return (facts.generated, facts.judgements, facts.duplicates, facts.answered, facts.curated, facts.pairs)
+
+
+def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, Any]:
+    instructions = facts.generated.filter(pl.col("stage") == "instruction")
+    generated = facts.generated.height
+    curated = facts.curated
+    categories = _counts(curated, "task_category")
+    label_counts = {column: _counts(facts.answered, column) for column in LABEL_SETS}
+    return {
+        "instructions": instructions.height,
+        "usable_rate": _share(instructions, pl.col("drop_reason").is_null()),
+        "template_leak_rate": _share(instructions, pl.col("drop_reason") == "template_echo"),
+        "looping_rate": _share(facts.generated, pl.col("drop_reason") == "looping") if generated else None,
+        "truncation_rate": _share(facts.generated, pl.col("drop_reason") == "truncated") if generated else None,
+        "near_duplicate_rate": _share(facts.duplicates, pl.col("within_night")),
+        "corpus_duplicate_rate": _share(facts.duplicates, pl.col("against_corpus")),
+        "curated_rows": curated.height,
+        "diversity_vendi": _rounded(vendi_score(embeddings(curated["instruction_id"].unique().to_list()))),
+        "category_entropy": _rounded(entropy_bits(categories)),
+        "category_mix_distance": mix_distance(shares(categories), category_bounds) if curated.height else None,
+        "judge_failure_rate": _share(facts.judgements, pl.col("status") != "ok"),
+        "safety_flag_rate": _share(facts.answered.filter(pl.col("safety").is_not_null()), pl.col("safety") == "unsafe"),
+        "chosen_longer_share": _chosen_longer_share(facts.pairs),
+        "instruction_chars_median": _median_chars(curated, "instruction"),
+        "response_chars_median": _median_chars(curated, "response"),
+        "instruction_drop_reasons": _counts(instructions, "drop_reason"),
+        "response_drop_reasons": _counts(facts.generated.filter(pl.col("stage") == "response"), "drop_reason"),
+        **{f"{column}_shares": shares(_counts(curated, column)) for column in _SHARED_COLUMNS},
+        "judge_failure_rates": _failure_rates(facts.judgements),
+        "top_label_shares": {
+            column: round(max(counts.values()) / sum(counts.values()), 4)
+            for column, counts in label_counts.items()
+            if counts
+        },
+        "degenerate_tags": sorted(degenerate_labels(label_counts, max_label_share)),
+    }
+
+
+def _share(frame: pl.DataFrame, condition: pl.Expr) -> float | None:
+    if frame.is_empty():
+        return None
+    return round(frame.select(condition.fill_null(False).mean()).item(), 4)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """label -> rows; rows without a label are left out (a drop reason's null is "usable", a tag's "not judged")."""
+    if frame.is_empty() or column not in frame.columns:
+        return {}
+    return {str(label): count for label, count in frame.get_column(column).drop_nulls().value_counts().iter_rows()}
+
+
+def _failure_rates(judgements: pl.DataFrame) -> dict[str, float]:
+    if judgements.is_empty():
+        return {}
+    rates = judgements.group_by("tag").agg((pl.col("status") != "ok").mean().alias("failed")).sort("tag")
+    return {tag: round(failed, 4) for tag, failed in rates.iter_rows()}
+
+
+def _median_chars(frame: pl.DataFrame, column: str) -> float | None:
+    if frame.is_empty() or column not in frame.columns:
+        return None
+    median = frame.get_column(column).str.len_chars().median()
+    return None if median is None else float(median)
+
+
+def _chosen_longer_share(pairs: pl.DataFrame) -> float | None:
+    """Judges prefer longer answers; a share far above 0.5 says the reward follows length more than quality."""
+    if pairs.is_empty():
+        return None
+    lengths = pairs.select(
+        pl.col("chosen").list.last().struct.field("content").str.len_chars().alias("chosen"),
+        pl.col("rejected").list.last().struct.field("content").str.len_chars().alias("rejected"),
+    )
+    return round(lengths.select((pl.col("chosen") > pl.col("rejected")).mean()).item(), 4)
