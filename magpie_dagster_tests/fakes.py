@@ -147,6 +147,7 @@ class FakeEngineResource(EngineResource):
 
     script: str = "default"
     judge_script: str = "valid"
+    second_judge_script: str | None = None  # how the scorecard's second judge answers (default: as the judge)
     unreachable: bool = False
     crashing_models: list[str] = []
     thinking_models: list[str] = []  # these answer like a reasoning model (the `thinking` script)
@@ -165,6 +166,8 @@ class FakeEngineResource(EngineResource):
         if label in self.thinking_models:
             text_for = _thinking
         answer_for = JUDGE_SCRIPTS[self.judge_script]
+        if label == "second_judge" and self.second_judge_script:
+            answer_for = JUDGE_SCRIPTS[self.second_judge_script]
         if self.fail_after_requests is not None or self.request_log:
             text_for = _counted(text_for, label, self.fail_after_requests, self.request_log)
         if self.request_log:

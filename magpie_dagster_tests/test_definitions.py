@@ -40,7 +40,8 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     assert isinstance(nightly.partitions_def, dg.DailyPartitionsDefinition)
     checks = {key.name for key in repository.asset_graph.asset_check_keys}
     assert checks == {
-        "judge_parse_failure_rate", "labels_in_their_sets", "labels_not_degenerate", "scorecard_within_bands"
+        "judge_parse_failure_rate", "labels_in_their_sets", "labels_not_degenerate", "scorecard_within_bands",
+        "second_judge_agrees",
     }  # fmt: skip
     assert definitions.resolve_schedule_def("nightly_magpie").cron_schedule == "0 2 * * *"
     crash_sensor = definitions.resolve_sensor_def("native_crash_advice")

@@ -33,6 +33,11 @@ judging:
 curation:
   recipe: magpie-pro-300k-filtered
 preference: {samples: 2, max_instructions: 1, sampling: {temperature: 0.8, max_tokens: 48}}
+scorecard:
+  second_judge:
+    judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct, n_ctx: 2048, n_threads: 2, max_tokens: 96,
+            temperature: 0.7}
+    sample: 3
 """
 
 
@@ -75,6 +80,9 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
             "SELECT model, instructions, usable_rate, curated_rows, diversity_vendi, judge_failure_rate, "
             "instruction_drop_reasons, response_drop_reasons, near_duplicate_rate FROM night_scorecard ORDER BY model"
         ).fetchall()
+        second = connection.execute(
+            "SELECT tag, status, second_label IS NOT NULL, first_label IS NOT NULL FROM second_judgements"
+        ).fetchall()
         stored_tokens = connection.execute(
             "SELECT (SELECT sum(completion_tokens) FROM instructions), (SELECT sum(completion_tokens) FROM responses)"
         ).fetchone()
@@ -102,6 +110,9 @@ def test_real_models_run_the_chain_to_loadable_exports(tmp_path):
     assert 0.0 <= model_row[5] <= 1.0 and 0.0 <= model_row[8] <= 1.0
     assert model_row[6] == {reason: n for reason, n in instruction_outcomes.items() if reason != "kept"}
     assert model_row[7] == {reason: n for reason, n in response_outcomes.items() if reason != "answered"}
+    # the second judge (the same packaged model, sampling warmer) re-judged up to 3 answered rows' category
+    assert len(second) == min(3, answered) and {tag for tag, *_ in second} <= {"category"}
+    assert all(status in ("ok", "failed") and labelled == (status == "ok") for _, status, labelled, _ in second)
     exports = warehouse.parent / "exports" / NIGHT.isoformat()
     from datasets import load_dataset
 

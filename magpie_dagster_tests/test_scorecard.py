@@ -127,3 +127,37 @@ def test_a_judge_that_turns_to_one_category_fires_the_drift_check(tmp_path):
     assert "category_entropy" in drifted and "category_entropy 0 is" in drifted["category_entropy"]
     assert checks[-1].metadata["earlier_nights"].value == 3
     assert scorecard(project, nights[3])["*"]["degenerate_tags"] == ["difficulty", "input_quality", "task_category"]
+
+
+def test_a_second_judge_that_disagrees_lowers_kappa_and_fires_the_check(tmp_path):
+    """A second judge that reads like the first agrees on every sampled label (kappa 1); one that answers the same
+    whatever it reads falls to chance or below, and the check warns. A re-run asks the second judge nothing again."""
+    catalogue = tmp_path / "catalogue.yaml"
+    catalogue.write_text(
+        CATALOGUE
+        + "scorecard:\n  second_judge: {judge: {engine: llama_cpp, model: judge2.gguf}, sample: 8, min_kappa: 0.2}\n"
+    )
+    project = Project(catalogue, file_backend(tmp_path), NIGHT)
+    agreeing, disagreeing = NIGHT, NIGHT + dt.timedelta(days=1)
+    [same] = run_nights(project, [agreeing])
+    [other] = run_nights(project, [disagreeing], FakeEngineResource(second_judge_script="constant"))
+    checks = {result: result.get_asset_check_evaluations() for result in (same, other)}
+    [agrees] = [check for check in checks[same] if check.check_name == "second_judge_agrees"]
+    [disagrees] = [check for check in checks[other] if check.check_name == "second_judge_agrees"]
+    assert agrees.passed and not disagrees.passed and disagrees.severity == dg.AssetCheckSeverity.WARN
+    first, second = scorecard(project, agreeing)["*"], scorecard(project, disagreeing)["*"]
+    assert first["judge_agreement"] == {"category": 1.0, "difficulty": 1.0, "quality": 1.0}
+    assert first["judge_kappa"] == {"category": 1.0, "difficulty": 1.0, "quality": 1.0}
+    assert second["judge_kappa_min"] < 0.2 and set(disagrees.metadata["kappa_under_floor"].value) <= set(
+        second["judge_kappa"]
+    )
+    assert second["judge_agreement"]["difficulty"] < 1.0
+    [(rows, labelled)] = project.query(
+        "SELECT count(*), count(second_label) FROM second_judgements WHERE night = ?", [disagreeing]
+    )
+    assert rows == labelled == 8 * 3, "8 sampled instructions x 3 tags, every answer parsed"
+    calls = project.query("SELECT count(*) FROM engine_calls WHERE engine_label = 'second_judge'")[0][0]
+    assert calls > 0
+    assert project.curate(FakeEngineResource(second_judge_script="constant"), night=disagreeing).success
+    again = project.query("SELECT count(*) FROM engine_calls WHERE engine_label = 'second_judge'")[0][0]
+    assert again == calls, "stored opinions are not asked again"

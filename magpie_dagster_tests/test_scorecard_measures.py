@@ -10,10 +10,12 @@ import pytest
 
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
 from magpie_dagster.domain.curation.rules import ShareBounds
+from magpie_dagster.domain.scorecard.agreement import agreement, sampled, tag_kappa
 from magpie_dagster.domain.scorecard.config import DEFAULT_BANDS, ScorecardSettings
 from magpie_dagster.domain.scorecard.drift import drifts
 from magpie_dagster.domain.scorecard.measures import entropy_bits, mix_distance, vendi_score
 from magpie_dagster.domain.scorecard.metrics import DISTRIBUTIONS, TRENDED
+from magpie_dagster.domain.tagging.labels import LABEL_SETS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "scorecard.md"
 
@@ -100,3 +102,28 @@ def test_the_docs_explain_every_number_and_every_default_band():
     text = DOCS.read_text()
     assert [name for name in [*TRENDED, *DISTRIBUTIONS] if f"`{name}`" not in text] == []
     assert [metric for metric, band in DEFAULT_BANDS.items() if f"`{metric}` {band}" not in text] == []
+
+
+def test_kappa_nominal_and_quadratic_against_scikit_learn():
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(3)
+    difficulty = list(LABEL_SETS["difficulty"])
+    first = [difficulty[i] for i in rng.integers(0, 5, 60)]
+    second = [difficulty[min(4, max(0, difficulty.index(label) + int(step)))] for label, step in
+              zip(first, rng.integers(-1, 2, 60), strict=True)]  # fmt: skip
+    pairs = list(zip(first, second, strict=True))
+    expected = cohen_kappa_score(first, second, labels=difficulty, weights="quadratic")
+    assert tag_kappa("difficulty", pairs) == pytest.approx(expected, abs=1e-4)
+    categories = [("Math", "Math"), ("Math", "Reasoning"), ("Reasoning", "Reasoning"), ("Reasoning", "Reasoning")]
+    assert tag_kappa("task_category", categories) == pytest.approx(0.5)  # po 0.75, pe 0.5
+    assert tag_kappa("task_category", [("Math", "Math")] * 4 + [("Reasoning", "Math")] * 4) == 0.0  # constant rater
+    assert tag_kappa("task_category", [("Math", "Math")] * 3) is None  # one label throughout: undefined
+    assert agreement(categories) == 0.75 and agreement([]) is None
+
+
+def test_a_nights_sample_is_stable_for_the_night_and_differs_between_nights():
+    ids = [f"id{i}" for i in range(100)]
+    assert sampled(ids, 10, "2026-11-20") == sampled(list(reversed(ids)), 10, "2026-11-20")
+    assert sampled(ids, 10, "2026-11-20") != sampled(ids, 10, "2026-11-21")
+    assert len(sampled(ids, 500, "2026-11-20")) == 100

@@ -70,6 +70,7 @@ class LlamaCppConnection(Strict):
     decoding: Literal["batched", "sequential"] = "batched"
     parallel_sequences: int = Field(16, ge=1, le=256)
     price: Price = Price()
+    license: str | None = None  # the model's licence as the Hugging Face Hub spells it (apache-2.0, llama3.1)
 
 
 class VllmConnection(Strict):
@@ -86,6 +87,7 @@ class VllmConnection(Strict):
     # step process loads the model), vLLM's compiled graphs on a GPU.
     enforce_eager: Literal["auto"] | bool = "auto"
     price: Price = Price()
+    license: str | None = None  # the model's licence as the Hugging Face Hub spells it (apache-2.0, llama3.1)
 
 
 class OpenAIConnection(Strict):
@@ -107,6 +109,7 @@ class OpenAIConnection(Strict):
     # server: {"type": "json_object", "schema": ...}), or `none` (unconstrained, parsed leniently).
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
     price: Price = Price()
+    license: str | None = None  # the model's licence as the Hugging Face Hub spells it (apache-2.0, llama3.1)
 
 
 Connection = LlamaCppConnection | VllmConnection | OpenAIConnection

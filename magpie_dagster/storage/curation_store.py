@@ -27,7 +27,8 @@ SELECT r.conversation_id, i.conversation_id AS instruction_id, r.response_model,
     t.quality_generator, t.task_category, t.other_task_category, t.task_category_generator, t.language,
     a.safety, a.safety_categories, a.safety_generator, a.instruct_reward, a.reward_model,
     d.min_neighbor_distance, d.repeat_count, d.min_similar_conversation_id, d.exact_duplicate_count,
-    i.gen_input_configs, r.gen_response_configs
+    i.gen_input_configs, r.gen_response_configs, i.fingerprint AS instruction_fingerprint,
+    r.fingerprint AS response_fingerprint
 FROM {INSTRUCTIONS} i
 JOIN {RESPONSES} r ON r.instruction_id = i.conversation_id AND r.model = i.model
     AND r.partition_date = i.partition_date AND {usable('r')}

@@ -21,7 +21,12 @@ from magpie_dagster.storage.generation_schema import (
 from magpie_dagster.storage.lease_schema import LEASES, LEASES_DDL
 from magpie_dagster.storage.preference_schema import PREFERENCE, PREFERENCE_DDL
 from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS, ROUNDS_DDL
-from magpie_dagster.storage.scorecard_schema import SCORECARD, SCORECARD_DDL
+from magpie_dagster.storage.scorecard_schema import (
+    SCORECARD,
+    SCORECARD_DDL,
+    SECOND_JUDGEMENTS,
+    SECOND_JUDGEMENTS_DDL,
+)
 from magpie_dagster.storage.tagging_schema import ANSWER_TAGS_DDL, INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
 
 PARTITIONED_TABLES = (INSTRUCTIONS, RESPONSES, JUDGEMENTS)
@@ -44,6 +49,7 @@ UNIQUE_KEYS = {
     ENGINE_CALLS: ("call_id",),
     NIGHT_ROUNDS: ("model", "partition_date", "round"),
     SCORECARD: ("night", "model"),
+    SECOND_JUDGEMENTS: ("night", "conversation_id", "tag", "second_judge_model"),
 }
 # Tables whose rows record when they were written (`created_at`); an upsert stamps the replacement anew.
 STAMPED_TABLES = frozenset(UNIQUE_KEYS) - {PAIRS, LEASES}
@@ -64,6 +70,7 @@ DDL = (
     LEASES_DDL,
     ROUNDS_DDL,
     SCORECARD_DDL,
+    SECOND_JUDGEMENTS_DDL,
     *COST_DDL,  # after the curated table: the `costs` view reads it
     *GENERATION_COLUMNS_ADDED,
     ANSWER_TAGS_DDL,  # after the columns it reads exist in an older warehouse

@@ -7,6 +7,7 @@ from __future__ import annotations
 from magpie_dagster.domain.scorecard.metrics import COUNTS, DISTRIBUTIONS, TRENDED
 
 SCORECARD = "night_scorecard"
+SECOND_JUDGEMENTS = "second_judgements"
 _COUNT_MAPS = ("instruction_drop_reasons", "response_drop_reasons")
 
 
@@ -25,6 +26,26 @@ CREATE TABLE IF NOT EXISTS {SCORECARD} (
     {", ".join(_column(name) for name in TRENDED)},
     {", ".join(_distribution(name) for name in DISTRIBUTIONS)},
     degenerate_tags VARCHAR[],
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+)
+"""
+
+# The second judge's label beside the first judge's, per sampled instruction and tag (catalogue
+# `scorecard.second_judge`); the scorecard's agreement and kappa are computed from these rows.
+SECOND_JUDGEMENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {SECOND_JUDGEMENTS} (
+    night DATE NOT NULL,
+    conversation_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    partition_date DATE NOT NULL,
+    tag VARCHAR NOT NULL,
+    judge_model VARCHAR NOT NULL,
+    second_judge_model VARCHAR NOT NULL,
+    prompt_version VARCHAR NOT NULL,
+    first_label VARCHAR,
+    second_label VARCHAR,
+    status VARCHAR NOT NULL,
+    error VARCHAR,
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 )
 """

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from magpie_dagster.domain.scorecard.metrics import ALL_MODELS, TRENDED
 from magpie_dagster.domain.scorecard.scorecard import NightFacts
@@ -16,8 +17,8 @@ from magpie_dagster.storage import curation_store, preference_store
 from magpie_dagster.storage.dedup_schema import EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
-from magpie_dagster.storage.scorecard_schema import SCORECARD
-from magpie_dagster.storage.tables import replace_scope, typed_batch
+from magpie_dagster.storage.scorecard_schema import SCORECARD, SECOND_JUDGEMENTS
+from magpie_dagster.storage.tables import replace_scope, typed_batch, upsert
 from magpie_dagster.storage.tagging_schema import JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse
 
@@ -50,7 +51,9 @@ GROUP BY m.conversation_id, m.model
 """
 
 
-def night_facts(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> NightFacts:
+def night_facts(
+    warehouse: Warehouse, night: dt.date, models: Sequence[str], second_judge_model: str | None = None
+) -> NightFacts:
     parameters = {"night": night, "models": list(models)}
     with warehouse.connect(read_only=True) as connection:
         generated, judgements, duplicates = (
@@ -64,18 +67,48 @@ def night_facts(warehouse: Warehouse, night: dt.date, models: Sequence[str]) -> 
         answered=curation_store.night_rows(warehouse, night, models),
         curated=curation_store.curated_subset(warehouse, night, models),
         pairs=preference_store.night_pairs(warehouse, night),
+        second_opinions=second_opinions(warehouse, night, models, second_judge_model),
     )
 
 
-def embeddings(warehouse: Warehouse, conversation_ids: Sequence[str], embedder: str) -> np.ndarray:
-    """The stored vectors of these instructions under `embedder`, one row each (rows without one are left out)."""
+def second_opinions(
+    warehouse: Warehouse, night: dt.date, models: Sequence[str], second_judge_model: str | None
+) -> pl.DataFrame:
+    """The night's stored second opinions from this second judge (none without one)."""
     with warehouse.connect(read_only=True) as connection:
         table = connection.execute(
-            f"SELECT embedding FROM {EMBEDDINGS} WHERE embedder = ? AND list_contains(?, conversation_id)",
-            [embedder, list(conversation_ids)],
+            f"SELECT conversation_id, model, tag, first_label, second_label, status FROM {SECOND_JUDGEMENTS} "
+            "WHERE night = ? AND second_judge_model = ? AND list_contains(?, model) ORDER BY ALL",
+            [night, second_judge_model or "", list(models)],
         ).to_arrow_table()
-    vectors = table.column("embedding").to_pylist()
-    return np.array(vectors, dtype=np.float32) if vectors else np.zeros((0, 0), dtype=np.float32)
+    return pl.from_arrow(table)
+
+
+def write_second_opinions(warehouse: Warehouse, lease: Lease, night: dt.date, rows: Sequence[dict[str, Any]]) -> None:
+    """Adds (or replaces, a failed one judged again) the second judge's opinions of the night."""
+    if not rows:
+        return
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        batch = typed_batch(connection, SECOND_JUDGEMENTS, [{**row, "night": night} for row in rows])
+        upsert(connection, SECOND_JUDGEMENTS, batch)
+
+
+def embeddings(warehouse: Warehouse, conversation_ids: Sequence[str], embedder: str) -> dict[str, np.ndarray]:
+    """conversation_id -> its stored vector under `embedder` (instructions without one are left out)."""
+    wanted = pa.table({"conversation_id": pa.array(list(dict.fromkeys(conversation_ids)), pa.string())})
+    with warehouse.connect(read_only=True) as connection:
+        connection.register("wanted", wanted)
+        table = connection.execute(
+            f"SELECT e.conversation_id, e.embedding FROM {EMBEDDINGS} e JOIN wanted USING (conversation_id) "
+            "WHERE e.embedder = ?",
+            [embedder],
+        ).to_arrow_table()
+    if table.num_rows == 0:
+        return {}
+    vectors = table.column("embedding").combine_chunks()
+    matrix = np.asarray(vectors.flatten(), dtype=np.float32).reshape(table.num_rows, -1)
+    return dict(zip(table.column("conversation_id").to_pylist(), matrix, strict=True))
 
 
 def replace_scorecard(warehouse: Warehouse, lease: Lease, night: dt.date, rows: Sequence[dict[str, Any]]) -> None:

@@ -9,6 +9,7 @@ from magpie_dagster.defs.plumbing.stage_run import stage_run
 from magpie_dagster.defs.resources import CatalogueResource, WarehouseResource
 from magpie_dagster.domain.exports import formats
 from magpie_dagster.domain.exports.card import write_card
+from magpie_dagster.domain.exports.lineage import lineage_of
 from magpie_dagster.domain.exports.publish import publish, staging_directory
 from magpie_dagster.domain.stages import DATASET_EXPORT, PREFERENCE_PAIRS
 from magpie_dagster.storage import curation_store, preference_store, scorecard_store
@@ -29,11 +30,12 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         context: dg.AssetExecutionContext, catalogue: CatalogueResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         night = night_of(context)
-        models = catalogue.catalogue.model_keys
+        settings = catalogue.catalogue
+        models = settings.model_keys
         with stage_run(context, warehouse) as run:
             target = run.store.export_directory(night)
             subset = curation_store.curated_subset(run.store, night, models)
-            exported = formats.with_reasoning(subset, catalogue.catalogue.exports.reasoning)
+            exported = formats.with_lineage(formats.with_reasoning(subset, settings.exports.reasoning))
             pairs = preference_store.night_pairs(run.store, night)
             directory = staging_directory(target, context.run_id)
             written = [
@@ -56,7 +58,9 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
                 preference_ties=ties,
                 files=[path.name for path in written],
                 scorecard=scorecard_store.night_scorecard(run.store, night),
-                max_label_share=catalogue.catalogue.judging.judge.max_label_share,
+                lineage=lineage_of(settings.models, settings.judging, settings.dedup),
+                data_files=formats.PARQUET,
+                max_label_share=settings.judging.judge.max_label_share,
             )
             publish(directory, target)
         return dg.MaterializeResult(

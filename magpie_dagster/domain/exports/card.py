@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from magpie_dagster.domain.exports.lineage import Lineage, card_header
 from magpie_dagster.domain.scorecard.metrics import ALL_MODELS, TRENDED
 from magpie_dagster.domain.tagging.checks import degenerate_labels
 from magpie_dagster.domain.tagging.labels import LABEL_SETS
@@ -74,6 +75,25 @@ def _scorecard(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _lineage(lineage: Lineage) -> str:
+    lines = [
+        "### Lineage",
+        "",
+        "| role | key | model | engine | licence |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {source.role} | {source.key} | {source.model} | {source.engine} | {source.license or 'not given'} |"
+            for source in lineage.sources
+        ),
+        "",
+        "Each row's `lineage` (`instruction_id`, `model`, `partition_date`, `instruction_fingerprint`, "
+        "`response_fingerprint`) joins it back to the warehouse: `instructions.conversation_id = instruction_id`, "
+        "`responses.conversation_id = conversation_id`; a fingerprint names what generated the text (engine, model, "
+        "prompt, sampling, seed).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _number(value: object) -> str:
     if value is None:
         return "-"
@@ -94,10 +114,13 @@ def write_card(
     preference_ties: int,
     files: list[str],
     scorecard: Sequence[Mapping[str, object]] = (),
+    lineage: Lineage | None = None,
+    data_files: str = "curated.parquet",
     max_label_share: float = 0.9,
 ) -> Path:
     """`corpus` is every tagged row considered (for the dup rate); `subset` the curated rows; `unusable` the
-    generated rows that never reached curation, by stage and drop reason."""
+    generated rows that never reached curation, by stage and drop reason; with `lineage` the card opens with the
+    Hugging Face YAML header (licence, languages, sizes, source models, versions, the scorecard's totals)."""
     duplicates = corpus.filter(pl.col("repeat_count") > 0).height if "repeat_count" in corpus.columns else 0
     dup_rate = duplicates / corpus.height if corpus.height else 0.0
     sections = [
@@ -126,8 +149,22 @@ def write_card(
     sections += [_table(f"Kept rows by {column}", _counts(subset, column)) for column in _DISTRIBUTIONS]
     if "response_model" in subset.columns and subset["response_model"].n_unique() > 1:  # responders
         sections.append(_table("Kept rows by response_model", _counts(subset, "response_model")))
+    header = ""
+    if lineage is not None:
+        sections.append(_lineage(lineage))
+        totals = next((row for row in scorecard if row["model"] == ALL_MODELS), {})
+        languages = subset["language"].drop_nulls().unique().to_list() if "language" in subset.columns else []
+        header = card_header(
+            lineage,
+            night=night.isoformat(),
+            rows=subset.height,
+            languages=languages,
+            recipe=recipe_name,
+            data_files=data_files,
+            scorecard={metric: totals.get(metric) for metric in TRENDED},
+        )
     path = directory / CARD
-    path.write_text("\n".join(sections), encoding="utf-8")
+    path.write_text(header + "\n".join(sections), encoding="utf-8")
     _figure(subset, directory / FIGURE)
     return path
 

@@ -18,11 +18,21 @@ TAG_COLUMNS = (
     "model", "response_model", "task_category", "difficulty", "input_quality", "language", "instruct_reward"
 )
 REASONING_COLUMNS = ("reasoning", "reasoning_closed")
+LINEAGE = "lineage"
+LINEAGE_FIELDS = ("instruction_id", "model", "partition_date", "instruction_fingerprint", "response_fingerprint")
 
 
 def _tags(frame: pl.DataFrame) -> list[str]:
-    """The fields beside the conversation: the tags a trainer may filter on, and `reasoning` when kept as a field."""
-    return [column for column in (*TAG_COLUMNS, "reasoning") if column in frame.columns]
+    """The fields beside the conversation: the tags a trainer may filter on, `reasoning` when kept as a field, and
+    the row's `lineage`."""
+    return [column for column in (*TAG_COLUMNS, "reasoning", LINEAGE) if column in frame.columns]
+
+
+def with_lineage(frame: pl.DataFrame) -> pl.DataFrame:
+    """Each row's way back into the warehouse: its instruction's id and partition, and the fingerprints of what
+    generated the instruction and the answer (`instructions.fingerprint`, `responses.fingerprint`)."""
+    fields = [column for column in LINEAGE_FIELDS if column in frame.columns]
+    return frame.with_columns(pl.struct(fields).alias(LINEAGE))
 
 
 def with_reasoning(frame: pl.DataFrame, mode: str) -> pl.DataFrame:

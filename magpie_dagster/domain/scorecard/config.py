@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.scorecard.metrics import TRENDED
+from magpie_dagster.domain.tagging.config import JudgeEntry
 
 _PERCENT = re.compile(r"^\d+(\.\d+)?%$")
 
@@ -31,6 +32,16 @@ DEFAULT_BANDS: dict[str, float | str] = {
 }
 
 
+class SecondJudge(Strict):
+    """A second judge (any engine) re-judges `sample` of each night's usable rows with the first judge's tags; the
+    scorecard stores their agreement and Cohen's kappa per tag, and the check warns under `min_kappa` (0.2: "slight"
+    agreement at most, on Landis and Koch's scale)."""
+
+    judge: JudgeEntry
+    sample: int = Field(50, ge=2, le=100_000)
+    min_kappa: float = Field(0.2, ge=-1.0, le=1.0)
+
+
 class ScorecardSettings(Strict):
     """`bands`: metric -> how far tonight's totals may sit from the median of the last `trailing_nights` nights
     (a number: absolute, e.g. 0.15 of a rate; "30%": relative to the median; null: not checked). They merge over
@@ -39,6 +50,7 @@ class ScorecardSettings(Strict):
     trailing_nights: int = Field(7, ge=1, le=90)
     min_nights: int = Field(3, ge=1, le=90)
     bands: dict[str, float | str | None] = {}
+    second_judge: SecondJudge | None = None
 
     @field_validator("bands")
     @classmethod

@@ -17,6 +17,7 @@ TRENDED: dict[str, str] = {
     "category_entropy": "Shannon entropy (bits) of the curated rows' task categories",
     "category_mix_distance": "summed share of the curated rows outside the recipe's category bounds (none: no mix)",
     "judge_failure_rate": "share of the night's judgements that failed (every tag)",
+    "judge_kappa_min": "the lowest Cohen's kappa over the tags between the judge and the second judge",
     "safety_flag_rate": "share of judged answers the safety judge flagged unsafe",
     "chosen_longer_share": "share of preference pairs whose chosen answer is longer than the rejected (length bias)",
     "instruction_chars_median": "median length (characters) of the curated instructions",
@@ -32,6 +33,8 @@ DISTRIBUTIONS: dict[str, str] = {
     "input_quality_shares": "curated rows by input quality",
     "language_shares": "curated rows by language",
     "judge_failure_rates": "failed share of the night's judgements, per tag",
+    "judge_agreement": "share of the second judge's sample given the same label as the judge's, per tag",
+    "judge_kappa": "Cohen's kappa between the judge and the second judge per tag (quadratic-weighted: ordinal)",
     "top_label_shares": "share of the most frequent label per judged tag (label degeneracy), over usable rows",
 }
 ALL_MODELS = "*"  # the `model` of the night's totals row

@@ -5,7 +5,7 @@ Pure: the storage layer hands in one frame per source, already limited to the ni
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from magpie_dagster.domain.curation.rules import ShareBounds
+from magpie_dagster.domain.scorecard.agreement import LABEL_COLUMNS, agreement, tag_kappa
 from magpie_dagster.domain.scorecard.measures import entropy_bits, mix_distance, shares, vendi_score
 from magpie_dagster.domain.scorecard.metrics import ALL_MODELS
 from magpie_dagster.domain.tagging.checks import degenerate_labels
@@ -31,17 +32,18 @@ class NightFacts:
     answered: pl.DataFrame  # every answered usable row with its tags (curation's input)
     curated: pl.DataFrame  # the curated subset: model, instruction_id, instruction, response and the tags
     pairs: pl.DataFrame  # preference pairs: model, chosen, rejected (message lists)
+    second_opinions: pl.DataFrame  # model, tag, first_label, second_label, status: the second judge's sample
 
 
 def scorecard_rows(
     facts: NightFacts,
     models: Sequence[str],
-    embeddings: Callable[[Sequence[str]], np.ndarray],
+    embeddings: Mapping[str, np.ndarray],
     category_bounds: Mapping[str, ShareBounds],
     max_label_share: float,
 ) -> list[dict[str, Any]]:
-    """One row per model, then the totals (`model` = '*'). `embeddings(instruction_ids)`: their stored vectors,
-    one row each, for the diversity score."""
+    """One row per model, then the totals (`model` = '*'). `embeddings`: the curated instructions' stored vectors
+    by instruction id, for the diversity score."""
     rows = []
     for model in [*models, ALL_MODELS]:
         mine = facts if model == ALL_MODELS else _of_model(facts, model)
@@ -54,7 +56,10 @@ def _of_model(facts: NightFacts, model: str) -> NightFacts:
 
 
 def _frames(facts: NightFacts) -> tuple[pl.DataFrame, ...]:
-    return (facts.generated, facts.judgements, facts.duplicates, facts.answered, facts.curated, facts.pairs)
+    return (
+        facts.generated, facts.judgements, facts.duplicates, facts.answered, facts.curated, facts.pairs,
+        facts.second_opinions,
+    )  # fmt: skip
 
 
 def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, Any]:
@@ -63,6 +68,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
     curated = facts.curated
     categories = _counts(curated, "task_category")
     label_counts = {column: _counts(facts.answered, column) for column in LABEL_SETS}
+    agreements, kappas = _two_judges(facts.second_opinions)
     return {
         "instructions": instructions.height,
         "usable_rate": _share(instructions, pl.col("drop_reason").is_null()),
@@ -72,12 +78,13 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
         "near_duplicate_rate": _share(facts.duplicates, pl.col("within_night")),
         "corpus_duplicate_rate": _share(facts.duplicates, pl.col("against_corpus")),
         "curated_rows": curated.height,
-        "diversity_vendi": _rounded(vendi_score(embeddings(curated["instruction_id"].unique().to_list()))),
+        "diversity_vendi": _rounded(vendi_score(_vectors(embeddings, curated["instruction_id"].unique().to_list()))),
         "category_entropy": _rounded(entropy_bits(categories)),
         "category_mix_distance": mix_distance(shares(categories), category_bounds) if curated.height else None,
         "judge_failure_rate": _share(facts.judgements, pl.col("status") != "ok"),
         "safety_flag_rate": _share(facts.answered.filter(pl.col("safety").is_not_null()), pl.col("safety") == "unsafe"),
         "chosen_longer_share": _chosen_longer_share(facts.pairs),
+        "judge_kappa_min": min((k for k in kappas.values() if k is not None), default=None),
         "instruction_chars_median": _median_chars(curated, "instruction"),
         "response_chars_median": _median_chars(curated, "response"),
         "instruction_drop_reasons": _counts(instructions, "drop_reason"),
@@ -89,8 +96,26 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
             for column, counts in label_counts.items()
             if counts
         },
+        "judge_agreement": agreements,
+        "judge_kappa": {tag: kappa for tag, kappa in kappas.items() if kappa is not None},
         "degenerate_tags": sorted(degenerate_labels(label_counts, max_label_share)),
     }
+
+
+def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, float | None]]:
+    """Per tag, over the sampled rows both judges labelled: the share of equal labels, and Cohen's kappa."""
+    agreements, kappas = {}, {}
+    both = opinions.filter(pl.col("first_label").is_not_null() & pl.col("second_label").is_not_null())
+    for tag in sorted(set(both["tag"].to_list()) if both.height else ()):
+        pairs = list(both.filter(pl.col("tag") == tag).select("first_label", "second_label").iter_rows())
+        agreements[tag] = agreement(pairs)
+        kappas[tag] = tag_kappa(LABEL_COLUMNS[tag], pairs)
+    return agreements, kappas
+
+
+def _vectors(embeddings: Mapping[str, np.ndarray], ids: Sequence[str]) -> np.ndarray:
+    found = [embeddings[row_id] for row_id in ids if row_id in embeddings]
+    return np.stack(found) if found else np.zeros((0, 0), dtype=np.float32)
 
 
 def _share(frame: pl.DataFrame, condition: pl.Expr) -> float | None:

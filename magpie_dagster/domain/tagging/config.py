@@ -103,6 +103,7 @@ class RewardModelEntry(Strict):
     api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(120.0, gt=0)
     max_concurrency: int = Field(8, ge=1, le=1024)
+    license: str | None = None  # the model's licence as the Hugging Face Hub spells it
 
 
 class JudgeScoreEntry(Strict):

@@ -159,21 +159,30 @@ def best_constant_within_one(gold: Sequence[str], labels: Sequence[str]) -> floa
 
 def quadratic_weighted_kappa(gold: Sequence[str], predicted: Sequence[str | None], labels: Sequence[str]) -> float:
     """Cohen's kappa with quadratic weights over the rows the judge answered; 0.0 when it is undefined."""
+    pairs = [(g, p) for g, p in zip(gold, predicted, strict=True) if p is not None]
+    kappa = cohen_kappa(pairs, labels, quadratic=True)
+    return 0.0 if kappa is None else kappa
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]], labels: Sequence[str], quadratic: bool) -> float | None:
+    """1 - observed disagreement / disagreement expected by chance, with weights 0/1 (nominal) or
+    ((i - j) / (k - 1))^2 (quadratic, labels in order; Cohen 1968). 1: perfect; 0: chance or a constant rater;
+    below 0: worse than chance. None without pairs, or when chance disagreement is 0 (one label throughout)."""
     rank = {label: position for position, label in enumerate(labels)}
-    pairs = [(rank[g], rank[p]) for g, p in zip(gold, predicted, strict=True) if p is not None]
-    size, count = len(labels), len(pairs)
+    ranked = [(rank[a], rank[b]) for a, b in pairs]
+    size, count = len(labels), len(ranked)
     if count == 0 or size < 2:
-        return 0.0
-    observed = Counter(pairs)
-    gold_totals = Counter(g for g, _ in pairs)
-    predicted_totals = Counter(p for _, p in pairs)
+        return None
+    observed = Counter(ranked)
+    first_totals = Counter(a for a, _ in ranked)
+    second_totals = Counter(b for _, b in ranked)
     disagreement = expected = 0.0
     for i in range(size):
         for j in range(size):
-            weight = (i - j) ** 2 / (size - 1) ** 2
+            weight = (i - j) ** 2 / (size - 1) ** 2 if quadratic else float(i != j)
             disagreement += weight * observed[(i, j)]
-            expected += weight * gold_totals[i] * predicted_totals[j] / count
-    return 1.0 - disagreement / expected if expected else 0.0
+            expected += weight * first_totals[i] * second_totals[j] / count
+    return 1.0 - disagreement / expected if expected else None
 
 
 def confusion_matrix(
