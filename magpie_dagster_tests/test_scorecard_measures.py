@@ -127,3 +127,15 @@ def test_a_nights_sample_is_stable_for_the_night_and_differs_between_nights():
     assert sampled(ids, 10, "2026-11-20") == sampled(list(reversed(ids)), 10, "2026-11-20")
     assert sampled(ids, 10, "2026-11-20") != sampled(ids, 10, "2026-11-21")
     assert len(sampled(ids, 500, "2026-11-20")) == 100
+
+
+def test_the_second_judges_engine_is_one_the_catalogue_uses(tmp_path):
+    """A vLLM second judge makes the UI's materialisations run a process per step, as any vLLM entry does."""
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(
+        'start_date: "2026-11-01"\nmodels:\n  - {key: small, engine: llama_cpp, model: packaged:smollm2-135m-instruct,'
+        " template: smollm2}\nscorecard:\n  second_judge: {judge: {engine: vllm, model: Qwen/Qwen2.5-7B-Instruct}}\n"
+    )
+    catalogue = load_catalogue(path)
+    assert catalogue.engines_in_use == {"llama_cpp", "vllm"}
+    assert catalogue.scorecard.second_judge.sample == 50 and catalogue.scorecard.second_judge.min_kappa == 0.2

@@ -190,7 +190,8 @@ class Catalogue(Strict):
     @property
     def engines_in_use(self) -> set[str]:
         """Engines of every generator, judge and guard (what to suspect when a step's process crashes)."""
-        entries = [*self.models, self.judging.judge, self.judging.safety]
+        second = self.scorecard.second_judge
+        entries = [*self.models, self.judging.judge, self.judging.safety, second and second.judge]
         return {entry.engine for entry in entries if entry is not None}
 
     def responders_of(self, key: str) -> list[GeneratorEntry]:
