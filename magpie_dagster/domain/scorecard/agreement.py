@@ -7,12 +7,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from magpie_dagster.domain.tagging.evaluation import cohen_kappa
+from magpie_dagster.domain.tagging.evaluation import ORDINAL_FIELDS, cohen_kappa
 from magpie_dagster.domain.tagging.labels import LABEL_SETS
-
-# The judged tag -> the column holding its label; ordinal tags' labels are ordered in LABEL_SETS.
-LABEL_COLUMNS = {"difficulty": "difficulty", "quality": "input_quality", "category": "task_category"}
-ORDINAL = frozenset({"difficulty", "input_quality"})
 
 
 def agreement(pairs: Sequence[tuple[str, str]]) -> float | None:
@@ -24,7 +20,7 @@ def agreement(pairs: Sequence[tuple[str, str]]) -> float | None:
 
 def tag_kappa(column: str, pairs: Sequence[tuple[str, str]]) -> float | None:
     """Cohen's kappa of a tag's label pairs, quadratic-weighted for the ordinal tags."""
-    kappa = cohen_kappa(pairs, LABEL_SETS[column], quadratic=column in ORDINAL)
+    kappa = cohen_kappa(pairs, LABEL_SETS[column], quadratic=column in ORDINAL_FIELDS)
     return None if kappa is None else round(kappa, 4)
 
 

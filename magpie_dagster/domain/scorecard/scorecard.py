@@ -13,10 +13,11 @@ import numpy as np
 import polars as pl
 
 from magpie_dagster.domain.curation.rules import ShareBounds
-from magpie_dagster.domain.scorecard.agreement import LABEL_COLUMNS, agreement, tag_kappa
+from magpie_dagster.domain.scorecard.agreement import agreement, tag_kappa
 from magpie_dagster.domain.scorecard.measures import entropy_bits, mix_distance, shares, vendi_score
 from magpie_dagster.domain.scorecard.metrics import ALL_MODELS
 from magpie_dagster.domain.tagging.checks import degenerate_labels
+from magpie_dagster.domain.tagging.evaluation import SCORED_FIELD
 from magpie_dagster.domain.tagging.labels import LABEL_SETS
 
 _SHARED_COLUMNS = ("task_category", "difficulty", "input_quality", "language")
@@ -109,7 +110,7 @@ def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, flo
     for tag in sorted(set(both["tag"].to_list()) if both.height else ()):
         pairs = list(both.filter(pl.col("tag") == tag).select("first_label", "second_label").iter_rows())
         agreements[tag] = agreement(pairs)
-        kappas[tag] = tag_kappa(LABEL_COLUMNS[tag], pairs)
+        kappas[tag] = tag_kappa(SCORED_FIELD[tag], pairs)
     return agreements, kappas
 
 

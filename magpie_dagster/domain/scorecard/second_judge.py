@@ -9,8 +9,9 @@ from typing import Any
 import polars as pl
 
 from magpie_dagster.domain.completion import GenerationEngine
-from magpie_dagster.domain.scorecard.agreement import LABEL_COLUMNS, sampled
+from magpie_dagster.domain.scorecard.agreement import sampled
 from magpie_dagster.domain.scorecard.config import SecondJudge
+from magpie_dagster.domain.tagging.evaluation import SCORED_FIELD
 from magpie_dagster.domain.tagging.judge import JudgeItem, judge_items
 from magpie_dagster.domain.tagging.tags import TAGS
 
@@ -37,7 +38,7 @@ def second_opinions(
     opinions = []
     for (model, partition_date), group in rows.group_by(["model", "partition_date"], maintain_order=True):
         for tag in tags:
-            column = LABEL_COLUMNS[tag]
+            column = SCORED_FIELD[tag]
             todo = [row for row in group.iter_rows(named=True) if (row["instruction_id"], tag) not in done]
             if not todo:
                 continue
