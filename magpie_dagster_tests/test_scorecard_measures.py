@@ -139,3 +139,38 @@ def test_the_second_judges_engine_is_one_the_catalogue_uses(tmp_path):
     catalogue = load_catalogue(path)
     assert catalogue.engines_in_use == {"llama_cpp", "vllm"}
     assert catalogue.scorecard.second_judge.sample == 50 and catalogue.scorecard.second_judge.min_kappa == 0.2
+
+
+def test_the_second_judge_asks_with_the_first_judges_prompt_version():
+    """A catalogue that pins `prompts: {category: category-v1}` gets its second opinions from that same prompt."""
+    import datetime as dt
+
+    import polars as pl
+
+    from magpie_dagster.domain.scorecard.config import SecondJudge
+    from magpie_dagster.domain.scorecard.second_judge import second_opinions
+    from magpie_dagster.domain.tagging.tags import spec_with_prompt
+    from magpie_dagster.engines.fake import FakeEngine, default_fake_judgement
+
+    asked = []
+
+    def answer(request):
+        asked.append(request.messages)
+        return default_fake_judgement(request)
+
+    answered = pl.DataFrame({
+        "instruction_id": ["a", "b"], "model": ["m", "m"], "partition_date": [dt.date(2026, 11, 20)] * 2,
+        "instruction": ["Add 2 and 3.", "Write a poem."], "task_category": ["Math", "Creative writing"],
+        "task_category_generator": ["judge.gguf"] * 2,
+    })  # fmt: skip
+    settings = SecondJudge(judge={"engine": "llama_cpp", "model": "judge2.gguf"}, sample=5)
+    rows = second_opinions(
+        answered, settings, {"category": "category-v1"}, "2026-11-20",
+        lambda model, day: FakeEngine(answer_for=answer), done=set(),
+    )  # fmt: skip
+    assert [(row["conversation_id"], row["prompt_version"], row["status"]) for row in rows] == [
+        ("a", "category-v1", "ok"), ("b", "category-v1", "ok"),
+    ]  # fmt: skip
+    expected = tuple(spec_with_prompt("category-v1").prompt.messages(instruction="Add 2 and 3.", response=""))
+    assert expected in [tuple(messages) for messages in asked]
+    assert all(row["judge_model"] == "judge.gguf" for row in rows)

@@ -142,8 +142,9 @@ def _with_second_opinions(
         for row in facts.second_opinions.iter_rows(named=True)
         if row["status"] == "ok"
     }
-    tags = [tag for tag in second.judge.tags if tag in settings.judging.judge.tags]
-    opinions = second_opinions(facts.answered, second, tags, night.isoformat(), open_judge, done)
+    judge = settings.judging.judge
+    versions = {tag: judge.prompt_version(tag) for tag in second.judge.tags if tag in judge.tags}
+    opinions = second_opinions(facts.answered, second, versions, night.isoformat(), open_judge, done)
     scorecard_store.write_second_opinions(run.store, run.lease, night, opinions)
     stored = scorecard_store.second_opinions(run.store, night, settings.model_keys, second.judge.model)
     return dataclasses.replace(facts, second_opinions=stored)
