@@ -65,7 +65,6 @@ def _frames(facts: NightFacts) -> tuple[pl.DataFrame, ...]:
 
 def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, Any]:
     instructions = facts.generated.filter(pl.col("stage") == "instruction")
-    generated = facts.generated.height
     curated = facts.curated
     categories = _counts(curated, "task_category")
     label_counts = {column: _counts(facts.answered, column) for column in LABEL_SETS}
@@ -74,8 +73,8 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
         "instructions": instructions.height,
         "usable_rate": _share(instructions, pl.col("drop_reason").is_null()),
         "template_leak_rate": _share(instructions, pl.col("drop_reason") == "template_echo"),
-        "looping_rate": _share(facts.generated, pl.col("drop_reason") == "looping") if generated else None,
-        "truncation_rate": _share(facts.generated, pl.col("drop_reason") == "truncated") if generated else None,
+        "looping_rate": _share(facts.generated, pl.col("drop_reason") == "looping"),
+        "truncation_rate": _share(facts.generated, pl.col("drop_reason") == "truncated"),
         "near_duplicate_rate": _share(facts.duplicates, pl.col("within_night")),
         "corpus_duplicate_rate": _share(facts.duplicates, pl.col("against_corpus")),
         "curated_rows": curated.height,
@@ -85,7 +84,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
         "judge_failure_rate": _share(facts.judgements, pl.col("status") != "ok"),
         "safety_flag_rate": _share(facts.answered.filter(pl.col("safety").is_not_null()), pl.col("safety") == "unsafe"),
         "chosen_longer_share": _chosen_longer_share(facts.pairs),
-        "judge_kappa_min": min((k for k in kappas.values() if k is not None), default=None),
+        "judge_kappa_min": min(kappas.values(), default=None),
         "instruction_chars_median": _median_chars(curated, "instruction"),
         "response_chars_median": _median_chars(curated, "response"),
         "instruction_drop_reasons": _counts(instructions, "drop_reason"),
@@ -98,19 +97,22 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
             if counts
         },
         "judge_agreement": agreements,
-        "judge_kappa": {tag: kappa for tag, kappa in kappas.items() if kappa is not None},
+        "judge_kappa": kappas,
         "degenerate_tags": sorted(degenerate_labels(label_counts, max_label_share)),
     }
 
 
-def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, float | None]]:
-    """Per tag, over the sampled rows both judges labelled: the share of equal labels, and Cohen's kappa."""
+def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, float]]:
+    """Per tag, over the sampled rows both judges labelled: the share of equal labels, and Cohen's kappa (left out
+    where it is undefined: one label throughout)."""
     agreements, kappas = {}, {}
     both = opinions.filter(pl.col("first_label").is_not_null() & pl.col("second_label").is_not_null())
     for tag in sorted(set(both["tag"].to_list()) if both.height else ()):
         pairs = list(both.filter(pl.col("tag") == tag).select("first_label", "second_label").iter_rows())
         agreements[tag] = agreement(pairs)
-        kappas[tag] = tag_kappa(SCORED_FIELD[tag], pairs)
+        kappa = tag_kappa(SCORED_FIELD[tag], pairs)
+        if kappa is not None:
+            kappas[tag] = kappa
     return agreements, kappas
 
 
