@@ -81,6 +81,33 @@ def _thinking(request: CompletionRequest) -> str:
     return f"<think>The user asks a question; I recall the facts.</think>\n\n{default_fake_text(request)}"
 
 
+# Benchmark prompts for the decontamination tests, and how `_leaking` plants them among its instructions.
+BENCHMARK_PROMPTS = (
+    "Explain the difference between TCP and UDP in computer networking, with an example of when to use each.",
+    "Write a Python function that checks whether a given string is a palindrome, ignoring spaces, punctuation and "
+    "letter case.",
+    "Describe the life cycle of a star, from its formation in a nebula to its final stage as a white dwarf or a black "
+    "hole.",
+)
+PLANTED = {
+    # the first prompt retyped: other case, no full stop
+    "exact": "explain the difference between TCP and UDP in computer networking, with an example of when to use each",
+    # the second prompt reworded: no 8 words in a row in common, but the same request
+    "paraphrase": "Create a Python function to determine if a string is a palindrome, disregarding punctuation, "
+    "whitespace and capitalisation.",
+    # the third prompt inside a longer request: 20 words in a row in common
+    "quoted": "For my astronomy homework: describe the life cycle of a star, from its formation in a nebula to its "
+    "final stage as a white dwarf. Keep it short, please.",
+}
+
+
+def _leaking(request: CompletionRequest) -> str:
+    """Seeds 0-2 modulo 8 ask a benchmark's prompt (retyped, reworded, quoted); the rest are default questions."""
+    if request.prompt.rstrip().endswith(("user", "<|user|>", "[INST]")) and request.seed % 8 < len(PLANTED):
+        return list(PLANTED.values())[request.seed % 8]
+    return default_fake_text(request)
+
+
 SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "default": default_fake_text,
     "huge": _huge,
@@ -90,6 +117,7 @@ SCRIPTS: dict[str, Callable[[CompletionRequest], str]] = {
     "looping_answers": _looping_answers,
     "steerable": _steerable,
     "thinking": _thinking,
+    "leaking": _leaking,
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from magpie_dagster.defs.partitions import model_date_key
+from magpie_dagster.defs.resources import EmbedderResource
 from magpie_dagster_tests.backends import Backend
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
@@ -20,9 +21,11 @@ class Project:
     catalogue: Path
     backend: Backend
     night: dt.date
+    embedder: EmbedderResource | None = None  # the fake embedder unless given (the real one: EmbedderResource())
 
     def definitions(self, engines: FakeEngineResource | None = None) -> dg.Definitions:
-        return self.backend.definitions(self.catalogue, engines or FakeEngineResource(), FakeEmbedderResource())
+        embedder = self.embedder or FakeEmbedderResource()
+        return self.backend.definitions(self.catalogue, engines or FakeEngineResource(), embedder)
 
     def materialise(
         self,

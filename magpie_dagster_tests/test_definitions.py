@@ -32,7 +32,7 @@ def test_the_shipped_code_location_loads(tmp_path, monkeypatch):
     definitions = lazy_definitions()
     repository = definitions.get_repository_def()
     assert {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()} == {
-        "raw_instructions", "responses", "instruction_tags", "dedup_results",
+        "raw_instructions", "responses", "instruction_tags", "dedup_results", "benchmark_contamination",
         "curated_subset", "preference_pairs", "night_scorecard", "dataset_export", "night_rounds",
     }
     assert definitions.resolve_job_def("magpie_job").partitions_def is not None
@@ -199,6 +199,6 @@ def test_every_table_asset_shows_its_table_and_columns_before_its_first_run(tmp_
             shown[key.to_user_string()] = table
     assert shown == {
         "raw_instructions": "instructions", "responses": "responses", "instruction_tags": "instruction_tags",
-        "dedup_results": "dedup_results", "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
+        "dedup_results": "dedup_results", "benchmark_contamination": "contamination", "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
         "night_rounds": "night_rounds", "night_scorecard": "night_scorecard",
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from magpie_dagster.defs.assets.curation import build_curated_subset
+from magpie_dagster.defs.assets.decontamination import build_decontamination_asset
 from magpie_dagster.defs.assets.dedup import build_dedup_asset
 from magpie_dagster.defs.assets.exports import build_dataset_export
 from magpie_dagster.defs.assets.generation import build_generation_assets
@@ -40,6 +41,7 @@ def build_definitions(
         *build_generation_assets(partitions_def, catalogue.retries),
         build_tagging_asset(partitions_def),
         build_dedup_asset(partitions_def),
+        build_decontamination_asset(partitions_def),
     ]
     nightly = [
         build_curated_subset(nights),

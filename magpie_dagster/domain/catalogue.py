@@ -20,6 +20,7 @@ from magpie_dagster.domain.chat_templates.validation import template_family_prob
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.curation.config import CurationSettings
+from magpie_dagster.domain.decontamination.config import DecontaminationSettings
 from magpie_dagster.domain.dedup.config import DedupSettings
 from magpie_dagster.domain.engine_config import (
     ENGINE_TAGS,
@@ -142,6 +143,7 @@ class Catalogue(Strict):
     models: tuple[GeneratorEntry, ...] = Field(min_length=1)
     judging: Judging = DEFAULT_JUDGING
     dedup: DedupSettings = DedupSettings()
+    decontamination: DecontaminationSettings = DecontaminationSettings()
     curation: CurationSettings = CurationSettings()
     preference: PreferenceSettings | None = None  # needs `judging.reward`: pairs are ranked by reward
     exports: ExportSettings = ExportSettings()

@@ -12,18 +12,20 @@ from dataclasses import dataclass
 GENERATION = "generation"
 TAGGING = "tagging"
 DEDUP = "dedup"
+DECONTAMINATION = "decontamination"
 CURATION = "curation"
 PREFERENCE = "preference"
 SCORECARD = "scorecard"
 EXPORTS = "exports"
 ROUNDS = "rounds"
 COSTS = "costs"  # no asset of its own: every stage that calls an engine meters its calls to the cost ledger
-STAGES = (GENERATION, TAGGING, DEDUP, CURATION, PREFERENCE, SCORECARD, EXPORTS, ROUNDS, COSTS)
+STAGES = (GENERATION, TAGGING, DEDUP, DECONTAMINATION, CURATION, PREFERENCE, SCORECARD, EXPORTS, ROUNDS, COSTS)
 
 RAW_INSTRUCTIONS = "raw_instructions"
 RESPONSES = "responses"
 INSTRUCTION_TAGS = "instruction_tags"
 DEDUP_RESULTS = "dedup_results"
+BENCHMARK_CONTAMINATION = "benchmark_contamination"
 CURATED_SUBSET = "curated_subset"
 PREFERENCE_PAIRS = "preference_pairs"
 NIGHT_SCORECARD = "night_scorecard"
@@ -49,7 +51,17 @@ ASSETS = (
     StageAsset(RESPONSES, GENERATION, (RAW_INSTRUCTIONS,), per_model=True, group=GENERATION),
     StageAsset(INSTRUCTION_TAGS, TAGGING, (RAW_INSTRUCTIONS, RESPONSES), per_model=True, group=TAGGING),
     StageAsset(DEDUP_RESULTS, DEDUP, (RAW_INSTRUCTIONS,), per_model=True, group=DEDUP),
-    StageAsset(CURATED_SUBSET, CURATION, (DEDUP_RESULTS, INSTRUCTION_TAGS), per_model=False, group=CURATION),
+    # After dedup: it reads the instructions' embeddings dedup stored.
+    StageAsset(
+        BENCHMARK_CONTAMINATION, DECONTAMINATION, (RAW_INSTRUCTIONS, DEDUP_RESULTS), per_model=True, group=DEDUP
+    ),
+    StageAsset(
+        CURATED_SUBSET,
+        CURATION,
+        (DEDUP_RESULTS, BENCHMARK_CONTAMINATION, INSTRUCTION_TAGS),
+        per_model=False,
+        group=CURATION,
+    ),
     StageAsset(PREFERENCE_PAIRS, PREFERENCE, (CURATED_SUBSET,), per_model=False, group=CURATION),
     StageAsset(NIGHT_SCORECARD, SCORECARD, (CURATED_SUBSET, PREFERENCE_PAIRS), per_model=False, group=CURATION),
     StageAsset(

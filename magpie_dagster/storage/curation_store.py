@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from magpie_dagster.storage.curation_schema import CURATED, CURATION_RUNS
+from magpie_dagster.storage.decontamination_schema import CHECKS, HITS
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
@@ -27,8 +28,9 @@ SELECT r.conversation_id, i.conversation_id AS instruction_id, r.response_model,
     t.quality_generator, t.task_category, t.other_task_category, t.task_category_generator, t.language,
     a.safety, a.safety_categories, a.safety_generator, a.instruct_reward, a.reward_model,
     d.min_neighbor_distance, d.repeat_count, d.min_similar_conversation_id, d.exact_duplicate_count,
-    i.gen_input_configs, r.gen_response_configs, i.fingerprint AS instruction_fingerprint,
-    r.fingerprint AS response_fingerprint
+    k.checked AS contamination_checked, coalesce(h.methods, []) AS contamination_methods,
+    h.benchmarks AS contaminated_by, i.gen_input_configs, r.gen_response_configs,
+    i.fingerprint AS instruction_fingerprint, r.fingerprint AS response_fingerprint
 FROM {INSTRUCTIONS} i
 JOIN {RESPONSES} r ON r.instruction_id = i.conversation_id AND r.model = i.model
     AND r.partition_date = i.partition_date AND {usable('r')}
@@ -37,6 +39,13 @@ LEFT JOIN {INSTRUCTION_TAGS_VIEW} t ON t.conversation_id = i.conversation_id AND
 LEFT JOIN {ANSWER_TAGS_VIEW} a ON a.conversation_id = r.conversation_id AND a.model = r.model
     AND a.partition_date = r.partition_date
 LEFT JOIN {DEDUP_VIEW} d ON d.conversation_id = i.conversation_id
+LEFT JOIN (SELECT DISTINCT model, partition_date, true AS checked FROM {CHECKS}) k ON k.model = i.model
+    AND k.partition_date = i.partition_date
+LEFT JOIN (
+    SELECT conversation_id, list_sort(list(DISTINCT method)) AS methods,
+        string_agg(DISTINCT benchmark, ',' ORDER BY benchmark) AS benchmarks
+    FROM {HITS} GROUP BY 1
+) h ON h.conversation_id = i.conversation_id
 WHERE i.partition_date = $night AND {usable('i')} AND list_contains($models, i.model)
 ORDER BY i.model, i.sample_index, r.response_model
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from magpie_dagster.storage.curation_schema import CURATED
+from magpie_dagster.storage.decontamination_schema import CHECKS, HITS
 from magpie_dagster.storage.dedup_schema import EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.preference_schema import PREFERENCE
@@ -10,7 +11,9 @@ from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS
 from magpie_dagster.storage.tagging_schema import JUDGEMENTS
 from magpie_dagster.storage.warehouse import Warehouse
 
-_BY_MODEL = (INSTRUCTIONS, RESPONSES, JUDGEMENTS, EMBEDDINGS, NEAREST, CURATED, PREFERENCE, NIGHT_ROUNDS)
+_BY_MODEL = (
+    INSTRUCTIONS, RESPONSES, JUDGEMENTS, EMBEDDINGS, NEAREST, HITS, CHECKS, CURATED, PREFERENCE, NIGHT_ROUNDS
+)
 
 
 def prune_model(warehouse: Warehouse, model_key: str) -> dict[str, int]:

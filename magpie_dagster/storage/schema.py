@@ -10,6 +10,7 @@ import re
 
 from magpie_dagster.storage.costs_schema import COST_DDL, ENGINE_CALLS
 from magpie_dagster.storage.curation_schema import CURATED, CURATION_DDL, CURATION_RUNS
+from magpie_dagster.storage.decontamination_schema import BENCHMARK_PROMPTS, CHECKS, DECONTAMINATION_DDL, HITS
 from magpie_dagster.storage.dedup_schema import DEDUP_DDL, EMBEDDINGS, NEAREST, PAIRS
 from magpie_dagster.storage.generation_schema import (
     GENERATION_BACKFILLS,
@@ -23,6 +24,7 @@ from magpie_dagster.storage.preference_schema import PREFERENCE, PREFERENCE_DDL
 from magpie_dagster.storage.rounds_schema import NIGHT_ROUNDS, ROUNDS_DDL
 from magpie_dagster.storage.scorecard_schema import (
     SCORECARD,
+    SCORECARD_COLUMNS_ADDED,
     SCORECARD_DDL,
     SECOND_JUDGEMENTS,
     SECOND_JUDGEMENTS_DDL,
@@ -42,6 +44,9 @@ UNIQUE_KEYS = {
     EMBEDDINGS: ("conversation_id", "embedder"),
     NEAREST: ("conversation_id",),
     PAIRS: ("a_id", "b_id"),
+    BENCHMARK_PROMPTS: ("benchmark", "prompt_index"),
+    HITS: ("conversation_id", "benchmark", "method"),
+    CHECKS: ("model", "partition_date", "benchmark"),
     CURATED: ("night", "conversation_id"),
     CURATION_RUNS: ("night",),
     PREFERENCE: ("night", "conversation_id"),
@@ -65,11 +70,13 @@ DDL = (
     JUDGEMENTS_DDL,
     INSTRUCTION_TAGS_DDL,
     *DEDUP_DDL,
+    *DECONTAMINATION_DDL,
     *CURATION_DDL,
     *PREFERENCE_DDL,
     LEASES_DDL,
     ROUNDS_DDL,
     SCORECARD_DDL,
+    *SCORECARD_COLUMNS_ADDED,
     SECOND_JUDGEMENTS_DDL,
     *COST_DDL,  # after the curated table: the `costs` view reads it
     *GENERATION_COLUMNS_ADDED,

@@ -8,7 +8,7 @@ from magpie_dagster.domain.scorecard.metrics import COUNTS, DISTRIBUTIONS, TREND
 
 SCORECARD = "night_scorecard"
 SECOND_JUDGEMENTS = "second_judgements"
-_COUNT_MAPS = ("instruction_drop_reasons", "response_drop_reasons")
+_COUNT_MAPS = ("instruction_drop_reasons", "response_drop_reasons", "contamination_by_benchmark")
 
 
 def _column(name: str) -> str:
@@ -49,3 +49,9 @@ CREATE TABLE IF NOT EXISTS {SECOND_JUDGEMENTS} (
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 )
 """
+
+# Numbers added after the table first shipped: a warehouse whose scorecard predates them gains their columns.
+SCORECARD_COLUMNS_ADDED = tuple(
+    f"ALTER TABLE {SCORECARD} ADD COLUMN IF NOT EXISTS {definition}"
+    for definition in (_column("contamination_rate"), _distribution("contamination_by_benchmark"))
+)

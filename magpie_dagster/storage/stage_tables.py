@@ -9,6 +9,7 @@ import duckdb
 
 from magpie_dagster.domain import stages
 from magpie_dagster.storage.curation_schema import CURATED
+from magpie_dagster.storage.decontamination_schema import CONTAMINATION_VIEW
 from magpie_dagster.storage.dedup_schema import DEDUP_VIEW
 from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.preference_schema import PREFERENCE
@@ -22,6 +23,7 @@ STAGE_TABLES = {
     stages.RESPONSES: RESPONSES,
     stages.INSTRUCTION_TAGS: INSTRUCTION_TAGS_VIEW,
     stages.DEDUP_RESULTS: DEDUP_VIEW,
+    stages.BENCHMARK_CONTAMINATION: CONTAMINATION_VIEW,
     stages.CURATED_SUBSET: CURATED,
     stages.PREFERENCE_PAIRS: PREFERENCE,
     stages.NIGHT_SCORECARD: SCORECARD,

@@ -12,7 +12,7 @@ from magpie_dagster.domain.exports.card import write_card
 from magpie_dagster.domain.exports.lineage import lineage_of
 from magpie_dagster.domain.exports.publish import publish, staging_directory
 from magpie_dagster.domain.stages import DATASET_EXPORT, PREFERENCE_PAIRS
-from magpie_dagster.storage import curation_store, preference_store, scorecard_store
+from magpie_dagster.storage import curation_store, decontamination_store, preference_store, scorecard_store
 
 
 def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefinition:
@@ -58,7 +58,9 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
                 preference_ties=ties,
                 files=[path.name for path in written],
                 scorecard=scorecard_store.night_scorecard(run.store, night),
-                lineage=lineage_of(settings.models, settings.judging, settings.dedup),
+                lineage=lineage_of(
+                    settings.models, settings.judging, settings.dedup, decontamination_store.benchmark_sizes(run.store)
+                ),
                 data_files=formats.PARQUET,
                 max_label_share=settings.judging.judge.max_label_share,
             )

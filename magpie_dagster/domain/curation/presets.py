@@ -1,4 +1,5 @@
-"""Recipes reproducing the paper's filtered releases (REFERENCE section 6), usable by name in the catalogue."""
+"""Recipes reproducing the paper's filtered releases (REFERENCE section 6), usable by name in the catalogue; each
+first drops instructions that repeat a benchmark prompt (skipped when the catalogue lists no benchmark)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ PRO_300K_FILTERED = Recipe.model_validate(
     {
         "name": "magpie-pro-300k-filtered",
         "rules": [
+            {"rule": "not_contaminated"},
             {"rule": "min_label", "column": "input_quality", "at_least": "average"},
             {"rule": "above", "column": "min_neighbor_distance", "value": 0},
             {"rule": "above", "column": "instruct_reward", "value": -12},
@@ -23,6 +25,7 @@ AIR_300K_FILTERED = Recipe.model_validate(
     {
         "name": "magpie-air-300k-filtered",
         "rules": [
+            {"rule": "not_contaminated"},
             {"rule": "min_label", "column": "input_quality", "at_least": "good"},
             {"rule": "min_label", "column": "difficulty", "at_least": "medium"},
             {"rule": "above", "column": "min_neighbor_distance", "value": 0},

@@ -71,7 +71,7 @@ def apply_recipe(recipe: Recipe, rows: pl.DataFrame, targets: Mapping[str, int] 
             continue
         missing = _unusable_columns(frame, rule.columns())
         if missing:
-            skipped[rule.name()] = f"no values in column(s) {', '.join(missing)}"
+            skipped[rule.name()] = rule.skipped_because(missing)
             continue
         alive = pl.col(DROP_REASON).is_null()
         if isinstance(rule, ROW_FILTERS):

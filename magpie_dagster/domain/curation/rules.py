@@ -23,6 +23,10 @@ class _Rule(Strict):
     def columns(self) -> tuple[str, ...]:
         raise NotImplementedError
 
+    def skipped_because(self, missing: list[str]) -> str:
+        """Why the rule was skipped, its columns `missing` (absent or entirely null)."""
+        return f"no values in column(s) {', '.join(missing)}"
+
 
 class MinLabel(_Rule):
     """input_quality >= average, difficulty >= medium: on the ordered label scales."""
@@ -154,6 +158,27 @@ class RequireReasoning(_Rule):
         return pl.col("reasoning_closed").fill_null(False) & answered
 
 
+class NotContaminated(_Rule):
+    """Drop instructions that repeat a benchmark prompt (`benchmark_contamination`), found by any of `methods`.
+    Skipped when no partition of the night was checked (no benchmark file in the catalogue)."""
+
+    rule: Literal["not_contaminated"]
+    methods: tuple[Literal["exact", "ngram", "embedding"], ...] = Field(("exact", "ngram", "embedding"), min_length=1)
+
+    def name(self) -> str:
+        return "benchmark_contamination"
+
+    def columns(self) -> tuple[str, ...]:
+        return ("contamination_checked",)
+
+    def skipped_because(self, missing: list[str]) -> str:
+        return "no benchmark checked: list benchmark prompt files in the catalogue's decontamination section"
+
+    def keep(self) -> pl.Expr:
+        found = pl.col("contamination_methods").list.eval(pl.element().is_in(list(self.methods))).list.any()
+        return ~found.fill_null(False)
+
+
 class CategoryCap(_Rule):
     """At most `per_category` rows per value of `column` (longest responses first), to balance categories."""
 
@@ -256,6 +281,7 @@ Rule = Annotated[
     | Length
     | AllowValues
     | RequireReasoning
+    | NotContaminated
     | CategoryCap
     | CategoryShares
     | Longest
@@ -263,4 +289,4 @@ Rule = Annotated[
     | NeedsUnavailable,
     Field(discriminator="rule"),
 ]
-ROW_FILTERS = (MinLabel, Above, FirstOfGroup, NotEndingWith, Length, AllowValues, RequireReasoning)
+ROW_FILTERS = (MinLabel, Above, FirstOfGroup, NotEndingWith, Length, AllowValues, RequireReasoning, NotContaminated)

@@ -94,6 +94,30 @@ def _lineage(lineage: Lineage) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _decontamination(
+    benchmarks: Mapping[str, int], scorecard: Sequence[Mapping[str, object]], drop_reasons: Mapping[str, int]
+) -> str:
+    """Which benchmarks the night was checked against, how many instructions repeat their prompts, how many the
+    recipe dropped for it (`benchmark_contamination`)."""
+    if not benchmarks:
+        return "### Decontamination\n\nNot checked: the catalogue lists no benchmark prompt files.\n"
+    totals = next((row for row in scorecard if row.get("model") == ALL_MODELS), {})
+    found = totals.get("contamination_by_benchmark") or {}
+    lines = [
+        "### Decontamination",
+        "",
+        "Every usable instruction was checked against these benchmarks' prompts (exact text, 13-gram overlap, "
+        "embedding nearest neighbour; table `contamination`).",
+        "",
+        "| benchmark | prompts | instructions repeating one |",
+        "|---|---|---|",
+        *(f"| {name} | {prompts} | {found.get(name, 0)} |" for name, prompts in benchmarks.items()),
+        "",
+        f"Dropped by the recipe for it: {drop_reasons.get('benchmark_contamination', 0)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _number(value: object) -> str:
     if value is None:
         return "-"
@@ -141,6 +165,8 @@ def write_card(
         _table("Generated but unusable (never curated)", list(unusable.items())),
     ]
     sections.append(_scorecard(scorecard))
+    if lineage is not None:
+        sections.append(_decontamination(lineage.benchmarks, scorecard, drop_reasons))
     sections.append(_label_health(corpus, max_label_share))
     if skipped_rules:
         sections.append(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import yaml
 
@@ -45,11 +45,14 @@ class Lineage:
     sources: tuple[SourceModel, ...]
     templates: Mapping[str, str]  # generator key -> chat template family (or "auto")
     prompt_versions: Mapping[str, str]  # judged tag -> prompt version
+    benchmarks: Mapping[str, int] = field(default_factory=dict)  # benchmark checked against -> its prompts
 
 
-def lineage_of(generators: Sequence, judging: Judging, dedup: DedupSettings) -> Lineage:
+def lineage_of(
+    generators: Sequence, judging: Judging, dedup: DedupSettings, benchmarks: Mapping[str, int] | None = None
+) -> Lineage:
     """The models that make a night's rows (the catalogue's generators: key, model, engine, license, template),
-    with their licences, templates and the judge's prompt versions."""
+    with their licences, templates, the judge's prompt versions and the benchmarks the rows were checked against."""
     sources = [SourceModel.of("generator", g.key, g.model, g.engine, g.license) for g in generators]
     judge = judging.judge
     sources.append(SourceModel.of("judge", "judge", judge.model, judge.engine, judge.license))
@@ -64,6 +67,7 @@ def lineage_of(generators: Sequence, judging: Judging, dedup: DedupSettings) -> 
         sources=tuple(sources),
         templates={generator.key: generator.template for generator in generators},
         prompt_versions={tag: judge.prompt_version(tag) for tag in judge.tags},
+        benchmarks=dict(benchmarks or {}),
     )
 
 
@@ -119,6 +123,7 @@ def card_header(
             "recipe": recipe,
             "templates": dict(lineage.templates),
             "prompt_versions": dict(lineage.prompt_versions),
+            "decontaminated_against": dict(lineage.benchmarks),
             "libraries": library_versions(),
             "scorecard": {name: value for name, value in scorecard.items() if value is not None},
         },

@@ -25,6 +25,7 @@ DEFAULT_BANDS: dict[str, float | str] = {
     "diversity_vendi": "30%",
     "category_entropy": 0.75,
     "category_mix_distance": 0.15,
+    "contamination_rate": 0.05,
     "judge_failure_rate": 0.1,
     "safety_flag_rate": 0.1,
     "chosen_longer_share": 0.25,

@@ -69,6 +69,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
     categories = _counts(curated, "task_category")
     label_counts = {column: _counts(facts.answered, column) for column in LABEL_SETS}
     agreements, kappas = _two_judges(facts.second_opinions)
+    contamination_rate, by_benchmark = _contamination(facts.answered)
     return {
         "instructions": instructions.height,
         "usable_rate": _share(instructions, pl.col("drop_reason").is_null()),
@@ -81,6 +82,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
         "diversity_vendi": _rounded(vendi_score(_vectors(embeddings, curated["instruction_id"].unique().to_list()))),
         "category_entropy": _rounded(entropy_bits(categories)),
         "category_mix_distance": mix_distance(shares(categories), category_bounds) if curated.height else None,
+        "contamination_rate": contamination_rate,
         "judge_failure_rate": _share(facts.judgements, pl.col("status") != "ok"),
         "safety_flag_rate": _share(facts.answered.filter(pl.col("safety").is_not_null()), pl.col("safety") == "unsafe"),
         "chosen_longer_share": _chosen_longer_share(facts.pairs),
@@ -90,6 +92,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
         "instruction_drop_reasons": _counts(instructions, "drop_reason"),
         "response_drop_reasons": _counts(facts.generated.filter(pl.col("stage") == "response"), "drop_reason"),
         **{f"{column}_shares": shares(_counts(curated, column)) for column in _SHARED_COLUMNS},
+        "contamination_by_benchmark": by_benchmark,
         "judge_failure_rates": _failure_rates(facts.judgements),
         "top_label_shares": {
             column: round(max(counts.values()) / sum(counts.values()), 4)
@@ -114,6 +117,18 @@ def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, flo
         if kappa is not None:
             kappas[tag] = kappa
     return agreements, kappas
+
+
+def _contamination(answered: pl.DataFrame) -> tuple[float | None, dict[str, int]]:
+    """Over the answered instructions whose partition was checked against benchmarks: the share that repeats a
+    prompt, and benchmark -> instructions repeating one of its prompts."""
+    if answered.is_empty() or "contamination_checked" not in answered.columns:
+        return None, {}
+    checked = answered.filter(pl.col("contamination_checked").fill_null(False)).unique("instruction_id")
+    if checked.is_empty():
+        return None, {}
+    benchmarks = checked.select(pl.col("contaminated_by").str.split(",").explode().alias("benchmark"))
+    return _share(checked, pl.col("contaminated_by").is_not_null()), _counts(benchmarks, "benchmark")
 
 
 def _vectors(embeddings: Mapping[str, np.ndarray], ids: Sequence[str]) -> np.ndarray:

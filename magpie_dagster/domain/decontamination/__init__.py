@@ -1,0 +1,1 @@
+"""Decontamination: which generated instructions repeat a benchmark's prompts (exact, 13-gram, embedding)."""
