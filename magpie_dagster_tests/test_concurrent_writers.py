@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from magpie_dagster.domain.stages import PER_MODEL_ASSETS
 from magpie_dagster_tests.backends import Backend
 from magpie_dagster_tests.test_dedup_incremental import (
     DEDUP_CATALOGUE,
@@ -181,8 +182,9 @@ print("FAILED " + " | ".join(causes) if causes else "OK")
 
 @pytest.mark.slow
 def test_four_partitions_written_by_four_processes_at_once_three_times_lose_nothing(tmp_path, backend):
-    """Every stage of four partitions (instructions, responses, tags, dedup) committed batch by batch from four
-    processes at once, three nights each: no lock timeout or commit conflict, and every row of every stage present."""
+    """Every stage of four partitions (instructions, responses, tags, dedup, decontamination) committed batch by
+    batch from four processes at once, three nights each: no lock timeout or commit conflict, and every row of every
+    stage present."""
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(FOUR_MODELS)
     models = ("alpha", "beta", "gamma", "delta")
@@ -205,7 +207,8 @@ def test_four_partitions_written_by_four_processes_at_once_three_times_lose_noth
         ).fetchall()
         tags = connection.execute("SELECT count(DISTINCT tag) FROM judgements").fetchone()[0]
         ledger = connection.execute(
-            "SELECT status, count(*) FROM stage_leases WHERE stage <> 'dedup_corpus' GROUP BY ALL"
+            "SELECT status, count(*) FROM stage_leases "
+            "WHERE stage NOT IN ('dedup_corpus', 'decontamination_corpus') GROUP BY ALL"
         ).fetchall()
         duplicated = {
             table: connection.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}").fetchone()[0]
@@ -221,5 +224,5 @@ def test_four_partitions_written_by_four_processes_at_once_three_times_lose_noth
     for model, day, instructions, usable, responses, judgements, dedup in per_partition:
         assert instructions == 12 and usable > 0, (model, day)
         assert (responses, judgements, dedup) == (usable, usable * tags, usable), (model, day)
-    assert ledger == [("finished", 12 * 4)], "four stages per partition, each finished once"
+    assert ledger == [("finished", 12 * len(PER_MODEL_ASSETS))], "every per-model stage of each partition finished once"
     assert duplicated == dict.fromkeys(duplicated, 0)

@@ -199,6 +199,7 @@ def test_every_table_asset_shows_its_table_and_columns_before_its_first_run(tmp_
             shown[key.to_user_string()] = table
     assert shown == {
         "raw_instructions": "instructions", "responses": "responses", "instruction_tags": "instruction_tags",
-        "dedup_results": "dedup_results", "benchmark_contamination": "contamination", "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
+        "dedup_results": "dedup_results", "benchmark_contamination": "contamination",
+        "curated_subset": "curated_rows", "preference_pairs": "preference_pairs",
         "night_rounds": "night_rounds", "night_scorecard": "night_scorecard",
     }

@@ -8,6 +8,7 @@ with the tokenizer, a judge's schema is enforced whatever the model would say.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,14 +53,17 @@ def _requests(prompt: str, seeds: list[int], **sampling) -> list[CompletionReque
 
 
 def test_every_seed_its_own_sample_and_the_same_call_the_same_texts(engine, pre_query):
-    """Each request samples with its own seed, and a call made again gives its texts again. Across calls of other
-    composition a seed's text may differ: on a CPU with AMX vLLM computes in bfloat16 and a batch's other
-    summation order tips draws (measured: 3 of 6 seeds kept their text in a batch of 12; identical calls 6 of 6)."""
+    """Each request samples with its own seed, and a call made again gives its texts again where vLLM computes in
+    float32. On a CPU with AMX it computes in bfloat16, and another summation order tips draws: 3 of 6 seeds kept
+    their text in a batch of 12, and on a 2-core Xeon with AMX (2026-12-05) even an identical call changed 3 of 6
+    texts midway (the second call reads its prompt from the prefix cache)."""
     seeds = [1, 2, 3, 4, 5, 6]
     first = [completion.text for completion in engine.complete(_requests(pre_query, seeds))]
     again = [completion.text for completion in engine.complete(_requests(pre_query, seeds))]
     assert len(set(first)) >= 5, first  # six seeds at temperature 1: (almost) never two alike
-    assert again == first
+    assert len(set(again)) >= 5, again
+    if "amx_bf16" not in Path("/proc/cpuinfo").read_text():
+        assert again == first
 
 
 def test_stop_strings_end_the_text_and_never_appear_in_it(engine, pre_query):
