@@ -63,9 +63,9 @@ def test_matcher_reports_each_method_that_finds_a_row():
 
 
 def test_nearest_prompts_keeps_only_rows_under_the_distance_across_chunks(monkeypatch):
-    import magpie_dagster.domain.decontamination.nearest as nearest
+    import magpie_dagster.domain.dedup.neighbours as neighbours
 
-    monkeypatch.setattr(nearest, "_CHUNK", 2)
+    monkeypatch.setattr(neighbours, "BLOCK_BYTES", 2 * 4 * 4)  # blocks of 2 instructions against 4 prompts
     rng = np.random.default_rng(0)
     prompts = rng.normal(size=(4, 8)).astype(np.float32)
     prompts /= np.linalg.norm(prompts, axis=1, keepdims=True)
