@@ -33,6 +33,7 @@ models:
     system_prompts:
       - {name: math, weight: 1, text: "You are a math tutor."}
       - {name: default, weight: 1}
+judging: {judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct}}  # the judge streams too
 """
 ROWS = {
     "instructions": "SELECT conversation_id, fingerprint, instruction, drop_reason, sample_index FROM instructions",

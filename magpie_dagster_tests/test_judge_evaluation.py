@@ -175,8 +175,9 @@ def test_cli_measures_the_embedded_judge(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.strip() == report.read_text(encoding="utf-8").strip()
-    assert "| difficulty (difficulty) | difficulty-v2 | 4 |" in printed
-    assert "| category (task_category) | category-v1 | 4 |" in printed
+    judge = "| SmolLM2-135M-Instruct.Q4_1"  # the engine's name for the packaged model
+    assert f"{judge} | difficulty (difficulty) | difficulty-v2 | 4 |" in printed
+    assert f"{judge} | category (task_category) | category-v1 | 4 |" in printed
     scores = json.loads(scores_json.read_text())
     assert [score["prompt_version"] for score in scores] == ["difficulty-v2", "category-v1"]
     for score in scores:

@@ -12,6 +12,7 @@ from huggingface_hub import DatasetCard
 
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.exports.lineage import SourceModel, dataset_license, lineage_of, size_category
+from magpie_dagster.domain.tagging.config import Judging
 from magpie_dagster_tests.backends import file_backend
 from magpie_dagster_tests.fakes import FakeEngineResource
 from magpie_dagster_tests.projects import Project
@@ -60,15 +61,23 @@ def test_packaged_models_carry_their_known_licence_and_the_catalogue_names_the_r
         " template: smollm2}\n  - {key: big, engine: llama_cpp, model: big.gguf, template: smollm2}\n"
     )
     catalogue = load_catalogue(path)
-    lineage = lineage_of(catalogue.models, catalogue.judging, catalogue.dedup)
-    assert [(s.role, s.key, s.license) for s in lineage.sources] == [
-        ("generator", "small", "apache-2.0"),
-        ("generator", "big", None),
-        ("judge", "judge", "apache-2.0"),
-        ("embedder", "dedup", "apache-2.0"),
+    lineage = lineage_of(catalogue.models, catalogue.judging, catalogue.dedup, labels_fingerprint="f00d")
+    # The default tags by the classifier; the packaged judge answers nothing, so it made nothing.
+    assert [(s.role, s.key, s.model, s.license) for s in lineage.sources] == [
+        ("generator", "small", "packaged:smollm2-135m-instruct", "apache-2.0"),
+        ("generator", "big", "big.gguf", None),
+        ("classifier", "classifier", "packaged:all-minilm-l6-v2", "apache-2.0"),
+        ("embedder", "dedup", "packaged:all-minilm-l6-v2", "apache-2.0"),
     ]
     assert lineage.templates == {"small": "smollm2", "big": "smollm2"}
-    assert set(lineage.prompt_versions) == set(catalogue.judging.judge.tags)
+    assert lineage.prompt_versions == dict.fromkeys(("difficulty", "quality", "category"), "centroid-v1:labels-f00d")
+    judge = {"engine": "llama_cpp", "model": "j.gguf"}
+    narrowed = Judging.model_validate({"judge": judge, "classifier": {"tags": ["category"]}})
+    lineage = lineage_of(catalogue.models, narrowed, catalogue.dedup, labels_fingerprint="f00d")
+    assert [s.role for s in lineage.sources][2:4] == ["judge", "classifier"]
+    assert lineage.prompt_versions == {
+        "difficulty": "difficulty-v2", "quality": "quality-v2", "category": "centroid-v1:labels-f00d"
+    }  # fmt: skip
 
 
 def test_the_cards_header_loads_with_huggingface_hub_and_every_row_joins_back(tmp_path):

@@ -42,6 +42,7 @@ models:
 curation:
   recipe: {name: test-recipe, rules: [{rule: first_of_group}]}
 retries: {max_retries: 0}
+judging: {judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct}}  # an LLM judge: its calls are counted
 """
 
 
@@ -229,6 +230,7 @@ curation:
       - rule: category_shares
         shares: {Math: {min: 0.3, max: 0.5}, "Coding & Debugging": {max: 0.25}}
 retries: {max_retries: 0}
+judging: {judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct}}  # an LLM judge: its calls are counted
 """
 
 

@@ -1,8 +1,10 @@
-"""`magpie-dagster eval-judge`: how often a judge's labels match the hand-labelled set, beside a constant label.
+"""`magpie-dagster eval-judge`: how often the taggers' labels match the hand-labelled set, beside a constant label.
 
-The judge is the catalogue's `judging.judge` unless `--model-key` names a catalogue model or `--base-url` and
-`--model` name an OpenAI-compatible server; `--prompt` picks prompt versions (default: the judge's, which is the
-project's current version of each tag unless the catalogue's `judging.judge.prompts` picks another).
+By default the catalogue's taggers: `judging.classifier` for its tags, scored on labels it did not learn from
+(a labelled row that is also one of its training rows is classified without it: leave-one-out), and
+`judging.judge` for the rest. `--model-key` (a catalogue model) or `--base-url` and `--model` (an
+OpenAI-compatible server) measure that LLM instead, on every judged tag; `--prompt` picks prompt versions
+(default: the judge's, the project's current version of each tag unless `judging.judge.prompts` picks another).
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from magpie_dagster.defs.resources import command_api_key
 from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster.domain.completion import SamplingParams
 from magpie_dagster.domain.engine_config import Connection, OpenAIConnection
-from magpie_dagster.domain.tagging.evaluation import FAILED, TagScore, evaluate_judge, load_eval_set
+from magpie_dagster.domain.tagging.classifier_tagger import EmbeddingTagger
+from magpie_dagster.domain.tagging.evaluation import (
+    FAILED,
+    TagScore,
+    evaluate_judge,
+    load_eval_set,
+    load_labelled_set,
+)
 from magpie_dagster.domain.tagging.tags import spec_with_prompt
 from magpie_dagster.engines.factory import open_engine
 from magpie_dagster.settings import catalogue_path
@@ -27,7 +36,7 @@ from magpie_dagster.settings import catalogue_path
 def add_command(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
         "eval-judge",
-        help="measure a judge against the hand-labelled instructions: accuracy, kappa, confusion, constant baseline",
+        help="measure the taggers on the hand-labelled instructions: accuracy, kappa, confusion, constant baseline",
     )
     command.add_argument("--model-key", help="judge with this catalogue model instead of judging.judge")
     command.add_argument("--base-url", help="judge with an OpenAI-compatible server (with --model)")
@@ -47,16 +56,40 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def eval_judge(arguments: argparse.Namespace) -> int:
-    catalogue = load_catalogue(catalogue_path())
-    judge = catalogue.judging.judge
-    versions = arguments.prompts or [judge.prompt_version(tag) for tag in judge.tags]
+    path = catalogue_path()
+    catalogue = load_catalogue(path)
+    judging = catalogue.judging
+    judge = judging.judge
+    an_llm_asked = bool(arguments.prompts or arguments.model_key or arguments.base_url or arguments.model)
+    classifier = None if an_llm_asked else judging.classifier
+    llm_tags = judge.tags if an_llm_asked else judging.judge_tags
+    versions = arguments.prompts or [judge.prompt_version(tag) for tag in llm_tags]
     for version in versions:
         spec_with_prompt(version)  # an unknown version fails before a model loads
     items = load_eval_set(arguments.eval_set)[: arguments.limit]
+    scores = []
+    if classifier is not None:
+        tagger = EmbeddingTagger(
+            classifier, load_labelled_set(classifier.labels, Path(path).parent), _sentence_embedder
+        )
+        scores += [tagger.held_out(tag, items) for tag in classifier.tags]
+    if versions:
+        scores += _judge_scores(arguments, catalogue, items, versions)
+    report = render_report(scores)
+    print(report)
+    if arguments.report:
+        arguments.report.write_text(report + "\n", encoding="utf-8")
+    if arguments.json_path:
+        arguments.json_path.write_text(json.dumps([asdict(score) for score in scores], indent=2) + "\n")
+    return 0
+
+
+def _judge_scores(arguments: argparse.Namespace, catalogue, items, versions: Sequence[str]) -> list[TagScore]:
+    judge = catalogue.judging.judge
     label, connection = _judge_connection(arguments, catalogue)
     engine = open_engine(connection, api_key=command_api_key(label, connection), label=label)
     try:
-        scores = evaluate_judge(
+        return evaluate_judge(
             engine,
             items,
             versions,
@@ -66,13 +99,12 @@ def eval_judge(arguments: argparse.Namespace) -> int:
         )
     finally:
         engine.close()
-    report = render_report(scores)
-    print(report)
-    if arguments.report:
-        arguments.report.write_text(report + "\n", encoding="utf-8")
-    if arguments.json_path:
-        arguments.json_path.write_text(json.dumps([asdict(score) for score in scores], indent=2) + "\n")
-    return 0
+
+
+def _sentence_embedder(model: str, batch_size: int):
+    from magpie_dagster.engines.embeddings import SentenceEmbedder
+
+    return SentenceEmbedder(model, batch_size=batch_size)
 
 
 def _judge_connection(arguments: argparse.Namespace, catalogue) -> tuple[str, Connection]:
@@ -89,9 +121,9 @@ def _judge_connection(arguments: argparse.Namespace, catalogue) -> tuple[str, Co
 
 def render_report(scores: Sequence[TagScore]) -> str:
     """The summary table (one row per tag and prompt version) and a confusion table per scored tag."""
-    first = scores[0]
     summary = [
         {
+            "tagger": score.judge_model,
             "tag": f"{score.tag} ({score.field})",
             "prompt": score.prompt_version,
             "rows": score.rows,
@@ -106,7 +138,8 @@ def render_report(scores: Sequence[TagScore]) -> str:
         for score in scores
     ]
     parts = [
-        f"Judge {first.judge_model} on {first.rows} hand-labelled instructions",
+        f"Taggers on {scores[0].rows} hand-labelled instructions (a centroid classifier's rows held out: each "
+        "labelled row it learnt from is classified without it)",
         "",
         markdown_table(summary, list(summary[0])),
     ]

@@ -35,7 +35,7 @@ from magpie_dagster.domain.preference.config import PreferenceSettings
 from magpie_dagster.domain.rounds.config import Target
 from magpie_dagster.domain.scorecard.config import ScorecardSettings
 from magpie_dagster.domain.strict_yaml import load_unique_keys
-from magpie_dagster.domain.tagging.config import Judging, LlamaCppJudge
+from magpie_dagster.domain.tagging.config import ClassifierEntry, Judging, LlamaCppJudge
 
 PARTITION_KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -132,9 +132,12 @@ class OpenAIGenerator(_GeneratorBase, OpenAIConnection):
 GeneratorEntry = Annotated[LlamaCppGenerator | VllmGenerator | OpenAIGenerator, Field(discriminator="engine")]
 
 
-# Without a `judging` section the packaged model judges, so the whole pipeline runs offline.
+# Without a `judging` section the CPU default tags, offline: the embedding classifier (packaged MiniLM, the
+# packaged labels) answers difficulty, quality and category, and the packaged model is the judge of anything else
+# asked of a judge (the reward's judge_score).
 DEFAULT_JUDGING = Judging(
-    judge=LlamaCppJudge(engine="llama_cpp", model="packaged:smollm2-135m-instruct", n_ctx=2048)
+    judge=LlamaCppJudge(engine="llama_cpp", model="packaged:smollm2-135m-instruct", n_ctx=2048),
+    classifier=ClassifierEntry(),
 )
 
 

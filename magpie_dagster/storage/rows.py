@@ -13,6 +13,7 @@ from magpie_dagster.domain.costs.metering import EngineCall
 from magpie_dagster.domain.generation.instructions import InstructionRecord
 from magpie_dagster.domain.generation.responses import ResponseRecord
 from magpie_dagster.domain.preference.pairs import PreferencePair
+from magpie_dagster.domain.tagging.evaluation import TagScore
 from magpie_dagster.domain.tagging.judge import TagResult
 
 
@@ -93,6 +94,23 @@ def judgement_row(
         "constrained": result.constrained,
         "prompt_tokens": result.prompt_tokens,
         "completion_tokens": result.completion_tokens,
+    }
+
+
+def tagger_score_row(score: TagScore, method: str) -> dict[str, Any]:
+    return {
+        "tag": score.tag,
+        "judge_model": score.judge_model,
+        "prompt_version": score.prompt_version,
+        "field": score.field,
+        "method": method,
+        "labelled_rows": score.rows,
+        "accuracy": round(score.accuracy, 4),
+        "constant_label": score.baseline_label,
+        "constant_accuracy": round(score.baseline_accuracy, 4),
+        "within_one": score.within_one,
+        "constant_within_one": score.baseline_within_one,
+        "kappa": score.kappa,
     }
 
 

@@ -29,7 +29,14 @@ from magpie_dagster.storage.scorecard_schema import (
     SECOND_JUDGEMENTS,
     SECOND_JUDGEMENTS_DDL,
 )
-from magpie_dagster.storage.tagging_schema import ANSWER_TAGS_DDL, INSTRUCTION_TAGS_DDL, JUDGEMENTS, JUDGEMENTS_DDL
+from magpie_dagster.storage.tagging_schema import (
+    ANSWER_TAGS_DDL,
+    INSTRUCTION_TAGS_DDL,
+    JUDGEMENTS,
+    JUDGEMENTS_DDL,
+    TAGGER_SCORES,
+    TAGGER_SCORES_DDL,
+)
 
 PARTITIONED_TABLES = (INSTRUCTIONS, RESPONSES, JUDGEMENTS)
 # The warehouse records which schema wrote it; a newer version is refused, a database without it is not ours.
@@ -55,6 +62,7 @@ UNIQUE_KEYS = {
     NIGHT_ROUNDS: ("model", "partition_date", "round"),
     SCORECARD: ("night", "model"),
     SECOND_JUDGEMENTS: ("night", "conversation_id", "tag", "second_judge_model"),
+    TAGGER_SCORES: ("tag", "judge_model", "prompt_version"),
 }
 # Tables whose rows record when they were written (`created_at`); an upsert stamps the replacement anew.
 STAMPED_TABLES = frozenset(UNIQUE_KEYS) - {PAIRS, LEASES}
@@ -69,6 +77,7 @@ DDL = (
     *GENERATION_DDL,
     JUDGEMENTS_DDL,
     INSTRUCTION_TAGS_DDL,
+    TAGGER_SCORES_DDL,
     *DEDUP_DDL,
     *DECONTAMINATION_DDL,
     *CURATION_DDL,

@@ -53,5 +53,10 @@ CREATE TABLE IF NOT EXISTS {SECOND_JUDGEMENTS} (
 # Numbers added after the table first shipped: a warehouse whose scorecard predates them gains their columns.
 SCORECARD_COLUMNS_ADDED = tuple(
     f"ALTER TABLE {SCORECARD} ADD COLUMN IF NOT EXISTS {definition}"
-    for definition in (_column("contamination_rate"), _distribution("contamination_by_benchmark"))
+    for definition in (
+        _column("contamination_rate"),
+        _distribution("contamination_by_benchmark"),
+        _distribution("tagger_held_out_accuracy"),
+        _distribution("tagger_constant_accuracy"),
+    )
 )

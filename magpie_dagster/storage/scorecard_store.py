@@ -19,7 +19,7 @@ from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.scorecard_schema import SCORECARD, SECOND_JUDGEMENTS
 from magpie_dagster.storage.tables import replace_scope, typed_batch, upsert
-from magpie_dagster.storage.tagging_schema import JUDGEMENTS
+from magpie_dagster.storage.tagging_schema import JUDGEMENTS, TAGGER_SCORES
 from magpie_dagster.storage.warehouse import Warehouse
 
 _GENERATED = f"""
@@ -30,6 +30,12 @@ SELECT model, 'response', drop_reason FROM {RESPONSES} WHERE partition_date = $n
 """
 _JUDGEMENTS = f"""
 SELECT model, tag, status FROM {JUDGEMENTS} WHERE partition_date = $night AND list_contains($models, model)
+"""
+# The held-out scores of the taggers whose judgements the night holds (the embedding classifier's).
+_HELD_OUT = f"""
+SELECT DISTINCT j.model, s.field, s.accuracy, s.constant_accuracy
+FROM {JUDGEMENTS} j JOIN {TAGGER_SCORES} s USING (tag, judge_model, prompt_version)
+WHERE j.partition_date = $night AND list_contains($models, j.model) AND j.status = 'ok'
 """
 # Each deduplicated instruction of the night: has it a near (or exact) duplicate from the same night, or from one
 # before? Later nights do not count: the scorecard of a night does not change when later nights are added.
@@ -56,9 +62,9 @@ def night_facts(
 ) -> NightFacts:
     parameters = {"night": night, "models": list(models)}
     with warehouse.connect(read_only=True) as connection:
-        generated, judgements, duplicates = (
+        generated, judgements, duplicates, held_out = (
             pl.from_arrow(connection.execute(sql, parameters).to_arrow_table())
-            for sql in (_GENERATED, _JUDGEMENTS, _DUPLICATES)
+            for sql in (_GENERATED, _JUDGEMENTS, _DUPLICATES, _HELD_OUT)
         )
     return NightFacts(
         generated=generated,
@@ -68,6 +74,7 @@ def night_facts(
         curated=curation_store.curated_subset(warehouse, night, models),
         pairs=preference_store.night_pairs(warehouse, night),
         second_opinions=second_opinions(warehouse, night, models, second_judge_model),
+        held_out=held_out,
     )
 
 

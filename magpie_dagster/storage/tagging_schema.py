@@ -5,6 +5,8 @@ error when the judge failed, with the judge model and prompt version that form t
 `instruction_tags` pivots it into the released datasets' columns, one row per usable instruction (its safety and
 reward are of the instruction model's own answer); `answer_tags` holds the response-level tags (safety, reward) of
 every answer, one row per answer, for partitions whose instructions other models answer too.
+`tagger_scores` holds how good a tagger measured on held-out labels (the embedding classifier's leave-one-out on
+its labelled set), beside the best constant label's score, per tag and exact tagger (model, prompt version).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from magpie_dagster.storage.usable import usable
 JUDGEMENTS = "judgements"
 INSTRUCTION_TAGS_VIEW = "instruction_tags"
 ANSWER_TAGS_VIEW = "answer_tags"
+TAGGER_SCORES = "tagger_scores"
 
 JUDGEMENTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {JUDGEMENTS} (
@@ -32,6 +35,25 @@ CREATE TABLE IF NOT EXISTS {JUDGEMENTS} (
     constrained BOOLEAN NOT NULL,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+)
+"""
+
+
+TAGGER_SCORES_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TAGGER_SCORES} (
+    tag VARCHAR NOT NULL,
+    judge_model VARCHAR NOT NULL,
+    prompt_version VARCHAR NOT NULL,
+    field VARCHAR NOT NULL,
+    method VARCHAR NOT NULL,
+    labelled_rows INTEGER NOT NULL,
+    accuracy DOUBLE NOT NULL,
+    constant_label VARCHAR NOT NULL,
+    constant_accuracy DOUBLE NOT NULL,
+    within_one DOUBLE,
+    constant_within_one DOUBLE,
+    kappa DOUBLE,
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 )
 """

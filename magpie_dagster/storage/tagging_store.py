@@ -10,7 +10,7 @@ from magpie_dagster.storage.generation_schema import INSTRUCTIONS, RESPONSES
 from magpie_dagster.storage.generation_store import usable_instructions
 from magpie_dagster.storage.leases import Lease
 from magpie_dagster.storage.tables import dict_rows, typed_batch, upsert
-from magpie_dagster.storage.tagging_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS
+from magpie_dagster.storage.tagging_schema import INSTRUCTION_TAGS_VIEW, JUDGEMENTS, TAGGER_SCORES
 from magpie_dagster.storage.usable import usable
 from magpie_dagster.storage.warehouse import Warehouse
 
@@ -112,3 +112,10 @@ def label_counts(warehouse: Warehouse, model: str, partition_date: dt.date) -> d
             ).fetchall()
             counts[column] = {label: count for label, count in rows}
     return counts
+
+
+def write_tagger_score(warehouse: Warehouse, lease: Lease, row: Mapping[str, Any]) -> None:
+    """Stores (or replaces) a tagger's held-out score, keyed by tag, model and prompt version."""
+    with warehouse.transaction() as connection:
+        lease.assert_held(connection)
+        upsert(connection, TAGGER_SCORES, typed_batch(connection, TAGGER_SCORES, [row]))

@@ -1,6 +1,7 @@
 """The night's export files (ShareGPT and OpenAI-messages JSONL, Parquet, preference pairs, the dataset card),
 written into a staging directory and published by rename, so readers never see half a night."""
 
+from pathlib import Path
 
 import dagster as dg
 
@@ -12,6 +13,8 @@ from magpie_dagster.domain.exports.card import write_card
 from magpie_dagster.domain.exports.lineage import lineage_of
 from magpie_dagster.domain.exports.publish import publish, staging_directory
 from magpie_dagster.domain.stages import DATASET_EXPORT, PREFERENCE_PAIRS
+from magpie_dagster.domain.tagging.config import Judging
+from magpie_dagster.domain.tagging.evaluation import load_labelled_set
 from magpie_dagster.storage import curation_store, decontamination_store, preference_store, scorecard_store
 
 
@@ -59,7 +62,11 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
                 files=[path.name for path in written],
                 scorecard=scorecard_store.night_scorecard(run.store, night),
                 lineage=lineage_of(
-                    settings.models, settings.judging, settings.dedup, decontamination_store.benchmark_sizes(run.store)
+                    settings.models,
+                    settings.judging,
+                    settings.dedup,
+                    decontamination_store.benchmark_sizes(run.store),
+                    _labels_fingerprint(settings.judging, Path(catalogue.path).parent),
                 ),
                 data_files=formats.PARQUET,
                 max_label_share=settings.judging.judge.max_label_share,
@@ -76,3 +83,8 @@ def build_dataset_export(nights: dg.DailyPartitionsDefinition) -> dg.AssetsDefin
         )
 
     return dataset_export
+
+
+def _labels_fingerprint(judging: Judging, folder: Path) -> str | None:
+    """The classifier's labelled set's fingerprint (the tagging stage read the same file: it exists)."""
+    return load_labelled_set(judging.classifier.labels, folder).fingerprint if judging.classifier else None

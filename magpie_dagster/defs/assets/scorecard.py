@@ -143,7 +143,7 @@ def _with_second_opinions(
         if row["status"] == "ok"
     }
     judge = settings.judging.judge
-    versions = {tag: judge.prompt_version(tag) for tag in second.judge.tags if tag in judge.tags}
+    versions = {tag: judge.prompt_version(tag) for tag in second.judge.tags if tag in settings.judging.judged_tags}
     opinions = second_opinions(facts.answered, second, versions, night.isoformat(), open_judge, done)
     scorecard_store.write_second_opinions(run.store, run.lease, night, opinions)
     stored = scorecard_store.second_opinions(run.store, night, settings.model_keys, second.judge.model)

@@ -1,6 +1,8 @@
-"""The tagging asset: LLM-judged difficulty, quality and category, language, and optional safety and reward."""
+"""The tagging asset: difficulty, quality and category (LLM-judged, or by the embedding classifier), language,
+and optional safety and reward."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -8,19 +10,22 @@ from magpie_dagster.defs.metadata import markdown_table
 from magpie_dagster.defs.partitions import model_and_date
 from magpie_dagster.defs.plumbing.metering import metered, spend_metadata
 from magpie_dagster.defs.plumbing.stage_assets import model_asset
-from magpie_dagster.defs.plumbing.stage_run import StageRun, stage_run
+from magpie_dagster.defs.plumbing.stage_run import BAD_ENVIRONMENT, EXIT_CODE, StageRun, stage_run
 from magpie_dagster.defs.pools import ENGINE_POOL
 from magpie_dagster.defs.progress import progress_message
-from magpie_dagster.defs.resources import CatalogueResource, EngineResource, WarehouseResource
+from magpie_dagster.defs.resources import CatalogueResource, EmbedderResource, EngineResource, WarehouseResource
 from magpie_dagster.domain.completion import GenerationEngine
 from magpie_dagster.domain.stages import INSTRUCTION_TAGS
 from magpie_dagster.domain.streaming import BatchWriter
-from magpie_dagster.domain.tagging.checks import degenerate_labels, failure_rates_over, labels_outside_sets
+from magpie_dagster.domain.tagging.checks import degenerate_labels, failure_rates_over, label_rows, labels_outside_sets
+from magpie_dagster.domain.tagging.classifier_tagger import HELD_OUT
+from magpie_dagster.domain.tagging.config import Judging
+from magpie_dagster.domain.tagging.evaluation import EvalSetError, LabelledSet, load_labelled_set
 from magpie_dagster.domain.tagging.judge import JudgeItem
-from magpie_dagster.domain.tagging.taggers import Tagger, taggers
+from magpie_dagster.domain.tagging.taggers import Openers, Tagger, taggers
 from magpie_dagster.domain.tagging.tagging import TagStats
 from magpie_dagster.storage import tagging_store
-from magpie_dagster.storage.rows import judgement_row
+from magpie_dagster.storage.rows import judgement_row, tagger_score_row
 
 PARSE_FAILURE_CHECK = "judge_parse_failure_rate"
 LABELS_IN_SET_CHECK = "labels_in_their_sets"
@@ -55,9 +60,9 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
             ),
         ],
         description=(
-            "Tags per usable instruction, judged by the catalogue's `judging` models: intent, knowledge, "
-            "difficulty, input_quality, task_category, language, and safety / reward when configured. "
-            "Table `judgements` (cache and audit, raw answers of failures kept); view `instruction_tags`."
+            "Tags per usable instruction: difficulty, input_quality, task_category (LLM judge or embedding "
+            "classifier), language, and safety / reward when configured. Tables `judgements` (cache and audit, raw "
+            "answers of failures kept), `tagger_scores` (held-out accuracy); view `instruction_tags`."
         ),
     )
     def instruction_tags(
@@ -65,9 +70,11 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         catalogue: CatalogueResource,
         warehouse: WarehouseResource,
         engines: EngineResource,
+        embedder: EmbedderResource,
     ) -> dg.MaterializeResult:
         model_key, partition_date = model_and_date(context)
         judging = catalogue.catalogue.judging
+        labelled = _labelled_set(judging, Path(catalogue.path).parent)
         with stage_run(context, warehouse) as run:
             items = _items(tagging_store.judging_inputs(run.store, model_key, partition_date))
             answers = _items(tagging_store.answered_inputs(run.store, model_key, partition_date))
@@ -80,12 +87,12 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
                 _run_tagger(
                     context, run, tagger, answers if tagger.version.uses_response else items, model_key, partition_date
                 )
-                for tagger in taggers(judging, open_judge, engines.reward_model)
+                for tagger in taggers(judging, Openers(open_judge, engines.reward_model, embedder.get), labelled)
             ]
             outcomes = tagging_store.tag_outcomes(run.store, model_key, partition_date)
             labels = tagging_store.label_counts(run.store, model_key, partition_date)
             spend = spend_metadata(run, model_key, partition_date)
-        thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judge.tags}
+        thresholds = {tag: judging.judge.max_failure_rate for tag in judging.judged_tags}
         if judging.safety is not None:
             thresholds["safety"] = judging.safety.max_failure_rate
         over = failure_rates_over(outcomes, thresholds)
@@ -120,6 +127,16 @@ def build_tagging_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDef
         )
 
     return instruction_tags
+
+
+def _labelled_set(judging: Judging, folder: Path) -> LabelledSet | None:
+    if judging.classifier is None:
+        return None
+    try:
+        return load_labelled_set(judging.classifier.labels, folder)
+    except EvalSetError as error:
+        bad = {EXIT_CODE: BAD_ENVIRONMENT}
+        raise dg.Failure(description=f"judging.classifier.labels: {error}", metadata=bad, allow_retries=False) from None
 
 
 def _items(rows: list[dict]) -> list[JudgeItem]:
@@ -158,30 +175,13 @@ def _run_tagger(context, run: StageRun, tagger: Tagger, items, model_key, partit
             log_progress()
     if todo:
         log_progress()
+    if tagger.held_out and (held_out := tagger.held_out()) is not None:
+        tagging_store.write_tagger_score(run.store, run.lease, tagger_score_row(held_out, HELD_OUT))
     return stats
 
 
 def _metadata(stats: list[TagStats], outcomes, labels, rows: int) -> dict[str, dg.MetadataValue]:
-    judging_rows = [
-        {
-            "tag": s.tag,
-            "judge": s.judge_model,
-            "prompt_version": s.prompt_version,
-            "reused": s.reused,
-            "first_try": s.parsed_first_try,
-            "after_retry": s.parsed_after_retry,
-            "failed": s.failed,
-            "completion_tokens": s.completion_tokens,
-            "tokens_per_s": round(s.tokens_per_s, 1),
-        }
-        for s in stats
-    ]
-    distribution_rows = [
-        {"column": column, "label": label, "rows": count}
-        for column, counts in labels.items()
-        for label, count in counts.items()
-        if label is not None
-    ]
+    judging_rows = [s.summary() for s in stats]
     seconds = sum(s.seconds for s in stats)
     tokens = sum(s.completion_tokens for s in stats)
     return {
@@ -195,5 +195,5 @@ def _metadata(stats: list[TagStats], outcomes, labels, rows: int) -> dict[str, d
         "failure_reasons": dg.MetadataValue.json({s.tag: s.errors for s in stats if s.errors}),
         "outcomes": dg.MetadataValue.json(outcomes),
         "judging": dg.MetadataValue.md(markdown_table(judging_rows, list(judging_rows[0]) if judging_rows else [])),
-        "label_distributions": dg.MetadataValue.md(markdown_table(distribution_rows, ["column", "label", "rows"])),
+        "label_distributions": dg.MetadataValue.md(markdown_table(label_rows(labels), ["column", "label", "rows"])),
     }

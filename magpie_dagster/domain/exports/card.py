@@ -75,6 +75,29 @@ def _scorecard(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _tag_accuracy(scorecard: Sequence[Mapping[str, object]]) -> str:
+    """How often the night's taggers are right on labels they never saw, beside a constant label."""
+    totals = next((row for row in scorecard if row.get("model") == ALL_MODELS), {})
+    accuracy = totals.get("tagger_held_out_accuracy") or {}
+    if not accuracy:
+        return (
+            "### Tag accuracy\n\nNo held-out figure for tonight's taggers in the warehouse (an LLM judge's is what "
+            "`magpie-dagster eval-judge` measures).\n"
+        )
+    constant = totals.get("tagger_constant_accuracy") or {}
+    lines = [
+        "### Tag accuracy",
+        "",
+        "Each tag column's accuracy on hand labels the tagger did not learn from (the classifier's leave-one-out), "
+        "beside the best constant label's:",
+        "",
+        "| tag column | held-out accuracy | constant label |",
+        "|---|---|---|",
+        *(f"| {field} | {value:.0%} | {constant.get(field, 0.0):.0%} |" for field, value in accuracy.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _lineage(lineage: Lineage) -> str:
     lines = [
         "### Lineage",
@@ -168,6 +191,7 @@ def write_card(
     if lineage is not None:
         sections.append(_decontamination(lineage.benchmarks, scorecard, drop_reasons))
     sections.append(_label_health(corpus, max_label_share))
+    sections.append(_tag_accuracy(scorecard))
     if skipped_rules:
         sections.append(
             "### Rules skipped\n\n" + "\n".join(f"- `{rule}`: {why}" for rule, why in skipped_rules.items()) + "\n"

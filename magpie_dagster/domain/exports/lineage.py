@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 import yaml
 
 from magpie_dagster.domain.dedup.config import DedupSettings
-from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
+from magpie_dagster.domain.tagging.classifier import classifier_prompt_version
+from magpie_dagster.domain.tagging.config import JudgeScoreEntry, Judging, RewardModelEntry
 
 # Licences of the models that ship inside PyPI packages (their model cards), used unless the catalogue says one.
 PACKAGED_LICENSES = {
@@ -29,7 +30,7 @@ _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000
 
 @dataclass(frozen=True)
 class SourceModel:
-    role: str  # generator, judge, safety, reward, embedder
+    role: str  # generator, judge, classifier, safety, reward, embedder
     key: str  # the catalogue key (a generator's), or the role
     model: str
     engine: str
@@ -49,13 +50,26 @@ class Lineage:
 
 
 def lineage_of(
-    generators: Sequence, judging: Judging, dedup: DedupSettings, benchmarks: Mapping[str, int] | None = None
+    generators: Sequence,
+    judging: Judging,
+    dedup: DedupSettings,
+    benchmarks: Mapping[str, int] | None = None,
+    labels_fingerprint: str | None = None,
 ) -> Lineage:
     """The models that make a night's rows (the catalogue's generators: key, model, engine, license, template),
-    with their licences, templates, the judge's prompt versions and the benchmarks the rows were checked against."""
+    with their licences, templates, the taggers' prompt versions and the benchmarks the rows were checked against.
+    `labels_fingerprint`: the classifier's labelled set's, with a `judging.classifier`. The judge is a source only
+    when it answers something (a tag, or the reward score)."""
     sources = [SourceModel.of("generator", g.key, g.model, g.engine, g.license) for g in generators]
-    judge = judging.judge
-    sources.append(SourceModel.of("judge", "judge", judge.model, judge.engine, judge.license))
+    judge, classifier = judging.judge, judging.classifier
+    if judging.judge_tags or isinstance(judging.reward, JudgeScoreEntry):
+        sources.append(SourceModel.of("judge", "judge", judge.model, judge.engine, judge.license))
+    prompt_versions = {tag: judge.prompt_version(tag) for tag in judging.judge_tags}
+    if classifier is not None:
+        sources.append(
+            SourceModel.of("classifier", "classifier", classifier.embedder, "sentence_transformers", classifier.license)
+        )
+        prompt_versions |= {tag: classifier_prompt_version(labels_fingerprint or "?") for tag in classifier.tags}
     if judging.safety is not None:
         safety = judging.safety
         sources.append(SourceModel.of("safety", "safety", safety.model, safety.engine, safety.license))
@@ -66,7 +80,7 @@ def lineage_of(
     return Lineage(
         sources=tuple(sources),
         templates={generator.key: generator.template for generator in generators},
-        prompt_versions={tag: judge.prompt_version(tag) for tag in judge.tags},
+        prompt_versions=prompt_versions,
         benchmarks=dict(benchmarks or {}),
     )
 

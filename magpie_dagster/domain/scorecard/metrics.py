@@ -38,5 +38,10 @@ DISTRIBUTIONS: dict[str, str] = {
     "judge_agreement": "share of the second judge's sample given the same label as the judge's, per tag",
     "judge_kappa": "Cohen's kappa between the judge and the second judge per tag (quadratic-weighted: ordinal)",
     "top_label_shares": "share of the most frequent label per judged tag (label degeneracy), over usable rows",
+    "tagger_held_out_accuracy": (
+        "accuracy of the tagger that labelled the night on labels it never saw, per tag column (the embedding "
+        "classifier's leave-one-out on its labelled set; absent for an LLM judge: run eval-judge)"
+    ),
+    "tagger_constant_accuracy": "the best constant label's accuracy on the same labelled set, per tag column",
 }
 ALL_MODELS = "*"  # the `model` of the night's totals row

@@ -34,6 +34,7 @@ class NightFacts:
     curated: pl.DataFrame  # the curated subset: model, instruction_id, instruction, response and the tags
     pairs: pl.DataFrame  # preference pairs: model, chosen, rejected (message lists)
     second_opinions: pl.DataFrame  # model, tag, first_label, second_label, status: the second judge's sample
+    held_out: pl.DataFrame  # model, field, accuracy, constant_accuracy: the night's taggers' held-out scores
 
 
 def scorecard_rows(
@@ -59,7 +60,7 @@ def _of_model(facts: NightFacts, model: str) -> NightFacts:
 def _frames(facts: NightFacts) -> tuple[pl.DataFrame, ...]:
     return (
         facts.generated, facts.judgements, facts.duplicates, facts.answered, facts.curated, facts.pairs,
-        facts.second_opinions,
+        facts.second_opinions, facts.held_out,
     )  # fmt: skip
 
 
@@ -99,6 +100,7 @@ def _measures(facts, embeddings, category_bounds, max_label_share) -> dict[str, 
             for column, counts in label_counts.items()
             if counts
         },
+        **_held_out(facts.held_out),
         "judge_agreement": agreements,
         "judge_kappa": kappas,
         "degenerate_tags": sorted(degenerate_labels(label_counts, max_label_share)),
@@ -117,6 +119,18 @@ def _two_judges(opinions: pl.DataFrame) -> tuple[dict[str, float], dict[str, flo
         if kappa is not None:
             kappas[tag] = kappa
     return agreements, kappas
+
+
+def _held_out(scores: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Per tag column, the held-out accuracy of the night's tagger and the constant's beside it; where taggers of
+    several versions labelled the night, the lowest."""
+    if scores.is_empty():
+        return {"tagger_held_out_accuracy": {}, "tagger_constant_accuracy": {}}
+    worst = scores.sort("accuracy").unique("field", keep="first").sort("field")
+    return {
+        "tagger_held_out_accuracy": dict(zip(worst["field"], worst["accuracy"], strict=True)),
+        "tagger_constant_accuracy": dict(zip(worst["field"], worst["constant_accuracy"], strict=True)),
+    }
 
 
 def _contamination(answered: pl.DataFrame) -> tuple[float | None, dict[str, int]]:

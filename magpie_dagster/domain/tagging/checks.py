@@ -51,3 +51,13 @@ def degenerate_labels(
         if top / total >= max_share:
             degenerate[column] = {"label": label, "share": round(top / total, 4), "rows": total}
     return degenerate
+
+
+def label_rows(labels: Mapping[str, Mapping[str | None, int]]) -> list[dict[str, str | int]]:
+    """column -> label -> rows, as table rows (untagged rows left out)."""
+    return [
+        {"column": column, "label": label, "rows": count}
+        for column, counts in labels.items()
+        for label, count in counts.items()
+        if label is not None
+    ]

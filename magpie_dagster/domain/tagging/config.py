@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from magpie_dagster.domain.config_model import Strict
 from magpie_dagster.domain.engine_config import (
@@ -115,13 +115,60 @@ class JudgeScoreEntry(Strict):
 RewardEntry = Annotated[RewardModelEntry | JudgeScoreEntry, Field(discriminator="kind")]
 
 
+class ClassifierEntry(Strict):
+    """Judged tags answered by an embedding classifier (the nearest class centroid of a hand-labelled set) instead
+    of the LLM judge: the CPU default, since the packaged 135M judge does no better than a constant on difficulty
+    and quality. `labels`: `packaged` (the project's set, eval_set.jsonl) or a JSON-lines file of your own in
+    the same format (id, instruction, task_category, difficulty, input_quality); a relative path is read from the
+    catalogue's folder."""
+
+    tags: tuple[str, ...] = JUDGED_TAGS
+    embedder: str = Field("packaged:all-minilm-l6-v2", min_length=1)  # or a sentence-transformers folder
+    labels: str = Field("packaged", min_length=1)
+    batch_size: int = Field(64, ge=1, le=100_000)
+    license: str | None = None  # the embedder's licence; the packaged one's is known (apache-2.0)
+
+    @field_validator("tags")
+    @classmethod
+    def _known_tags(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(tags) - set(JUDGED_TAGS))
+        if unknown or not tags:
+            named = ", ".join(unknown) or "(none given)"
+            raise ValueError(f"unknown tag(s) {named}; the classifier answers: {', '.join(JUDGED_TAGS)}")
+        return tags
+
+
 class Judging(Strict):
     judge: JudgeEntry
+    classifier: ClassifierEntry | None = None
     safety: GuardEntry | None = None
     reward: RewardEntry | None = None
     language: bool = True
     # ISO 639-1 codes the language detector chooses among, or ["all"] for all 75 it knows.
     language_candidates: tuple[str, ...] = DEFAULT_CANDIDATES
+
+    @model_validator(mode="after")
+    def _one_tagger_per_tag(self) -> Judging:
+        if self.classifier is None or "tags" not in self.judge.model_fields_set:
+            return self
+        both = [tag for tag in self.judge.tags if tag in self.classifier.tags]
+        if both:
+            raise ValueError(
+                f"judge.tags and classifier.tags both name {', '.join(both)}: each tag has one tagger; drop it from "
+                "one of them (the judge answers the judged tags the classifier does not)"
+            )
+        return self
+
+    @property
+    def judge_tags(self) -> tuple[str, ...]:
+        """The tags the LLM judge answers: its own, less the classifier's."""
+        taken = self.classifier.tags if self.classifier else ()
+        return tuple(tag for tag in self.judge.tags if tag not in taken)
+
+    @property
+    def judged_tags(self) -> tuple[str, ...]:
+        """Every judged tag answered tonight, by the judge or the classifier."""
+        return (*self.judge_tags, *(self.classifier.tags if self.classifier else ()))
 
     @field_validator("language_candidates")
     @classmethod

@@ -8,6 +8,7 @@ of kappa and the confusion table's label columns (it has its own column).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import Counter
@@ -60,8 +61,31 @@ class TagScore:
     """Wall time of the judging, retries included."""
 
 
+@dataclass(frozen=True)
+class LabelledSet:
+    """A labelled set as a tagger learns from it: its rows and the fingerprint of its file's bytes (a new or edited
+    file re-tags the rows the classifier tagged)."""
+
+    items: tuple[LabelledInstruction, ...]
+    fingerprint: str
+    path: Path
+
+
 def packaged_eval_set_path() -> Path:
     return Path(str(resources.files("magpie_dagster.domain.tagging") / "eval_set.jsonl"))
+
+
+def load_labelled_set(labels: str, folder: Path) -> LabelledSet:
+    """`labels`: `packaged`, or a JSON-lines file (relative paths start in `folder`, the catalogue's)."""
+    path = packaged_eval_set_path() if labels == "packaged" else folder / labels
+    if not path.is_file():
+        raise EvalSetError(
+            f"{path} is not a file. Use `packaged` (the project's 72 labelled "
+            "instructions) or a JSON-lines file with id, instruction, task_category, difficulty, input_quality."
+        )
+    items = load_eval_set(path)
+    fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return LabelledSet(tuple(items), fingerprint, path)
 
 
 def load_eval_set(path: Path | None = None) -> list[LabelledInstruction]:

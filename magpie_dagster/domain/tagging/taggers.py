@@ -1,6 +1,6 @@
 """The taggers a catalogue's `judging` section asks for: each a batch function from `JudgeItem`s to `TagResult`s,
-the same shape for an LLM judge, the offline language detector, a safety guard and a reward model, so the
-tagging stage stores and counts them all the same way.
+the same shape for an LLM judge, the embedding classifier, the offline language detector, a safety guard and a
+reward model, so the tagging stage stores and counts them all the same way.
 
 Models are opened through the callables the caller passes (the Dagster layer's engine resource, which opens each
 once per run), and only on the first batch that needs them: a fully cached partition loads no model.
@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from magpie_dagster.domain.completion import GenerationEngine, SamplingParams
 from magpie_dagster.domain.engine_config import Connection
 from magpie_dagster.domain.streaming import in_batches
+from magpie_dagster.domain.tagging.classifier_tagger import EmbeddingTagger, OpenEmbedder
 from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
+from magpie_dagster.domain.tagging.evaluation import LabelledSet, TagScore
 from magpie_dagster.domain.tagging.judge import JudgeItem, TagResult, judge_stream
 from magpie_dagster.domain.tagging.language import LANGUAGE_DETECTOR, detect_languages
 from magpie_dagster.domain.tagging.safety import SAFETY_TAG
@@ -44,18 +46,35 @@ class Tagger:
     version: TagVersion
     batches: Callable[[Sequence[JudgeItem]], Iterator[list[TagResult]]]
     """The items' results, a committed batch at a time as they finish (an LLM judge's one stream through its
-    engine; the detector and the reward client a batch per call)."""
+    engine; the classifier, the detector and the reward client a batch per call)."""
+    held_out: Callable[[], TagScore | None] | None = None
+    """The classifier's score on its labelled set, held out (None until this run fitted it); None for the rest."""
 
 
-def taggers(judging: Judging, open_engine: OpenEngine, open_reward_model: OpenRewardModel) -> list[Tagger]:
+@dataclass(frozen=True)
+class Openers:
+    """How the taggers open their models, each on the first batch that needs it (the caller caches them)."""
+
+    engine: OpenEngine
+    reward_model: OpenRewardModel
+    embedder: OpenEmbedder
+
+
+def taggers(judging: Judging, openers: Openers, labelled: LabelledSet | None = None) -> list[Tagger]:
+    """`labelled`: the classifier's labelled set (loaded by the caller), when the catalogue has a classifier."""
     judge = judging.judge
+    open_engine = openers.engine
     judge_sampling = SamplingParams(temperature=judge.temperature, max_tokens=judge.max_tokens)
 
     def by_judge(spec: TagSpec) -> Tagger:
         return _llm_tagger(spec, "judge", judge, open_engine, judge_sampling, judge.max_retries, judge.constrained,
                            judge.batch_size)  # fmt: skip
 
-    found = [by_judge(spec_with_prompt(judge.prompt_version(tag))) for tag in judge.tags]
+    found = [by_judge(spec_with_prompt(judge.prompt_version(tag))) for tag in judging.judge_tags]
+    if judging.classifier is not None:
+        if labelled is None:
+            raise ValueError("judging.classifier needs its labelled set: pass `labelled`")
+        found += _classifier_taggers(EmbeddingTagger(judging.classifier, labelled, openers.embedder))
     if judging.language:
         found.append(_language_tagger(judging.language_candidates))
     if judging.safety is not None:
@@ -63,7 +82,7 @@ def taggers(judging: Judging, open_engine: OpenEngine, open_reward_model: OpenRe
         guard_sampling = SamplingParams(temperature=0.0, max_tokens=guard.max_tokens)
         found.append(_llm_tagger(SAFETY_TAG, "safety", guard, open_engine, guard_sampling, 1, False, guard.batch_size))
     if isinstance(judging.reward, RewardModelEntry):
-        found.append(_reward_model_tagger(judging.reward, open_reward_model))
+        found.append(_reward_model_tagger(judging.reward, openers.reward_model))
     elif judging.reward is not None:
         found.append(by_judge(TAGS["reward"]))
     return found
@@ -89,6 +108,19 @@ def _llm_tagger(
         yield from in_batches((result for _, result in finished), batch_size)
 
     return Tagger(TagVersion(spec.name, connection.model, spec.prompt.version), batches)
+
+
+def _classifier_taggers(classifier: EmbeddingTagger) -> list[Tagger]:
+    """One tagger per tag the classifier owns, sharing its fit and its embedding of each instruction."""
+
+    def tagger(tag: str) -> Tagger:
+        def held_out() -> TagScore | None:
+            return classifier.held_out(tag) if classifier.fitted else None
+
+        run = _a_call_per_batch(lambda items: classifier.tag(tag, items), classifier.entry.batch_size)
+        return Tagger(classifier.version(tag), run, held_out)
+
+    return [tagger(tag) for tag in classifier.entry.tags]
 
 
 def _language_tagger(candidates: tuple[str, ...]) -> Tagger:

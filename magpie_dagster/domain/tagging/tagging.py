@@ -70,6 +70,20 @@ class TagStats:
             else:
                 self.parsed_after_retry += 1
 
+    def summary(self) -> dict[str, str | int | float]:
+        """The tag's line in the stage's judging table."""
+        return {
+            "tag": self.tag,
+            "judge": self.judge_model,
+            "prompt_version": self.prompt_version,
+            "reused": self.reused,
+            "first_try": self.parsed_first_try,
+            "after_retry": self.parsed_after_retry,
+            "failed": self.failed,
+            "completion_tokens": self.completion_tokens,
+            "tokens_per_s": round(self.tokens_per_s, 1),
+        }
+
     @property
     def judged(self) -> int:
         return self.parsed_first_try + self.parsed_after_retry + self.failed
