@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.postgres import Postgres
 
 _LAKE_NUMBERS = itertools.count()
+# Runs a test that asks for a backend on the DuckDB file only. For tests of orchestration (rounds, sensors, the
+# night gate, exports) whose storage calls a test of the same module already makes on DuckLake: the suite runs
+# the lake where the storage differs, not twice for every night's logic (it was a quarter of the suite's time).
+FILE_ONLY = pytest.mark.parametrize("new_backend", ["file"], indirect=True)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pytest
 from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster_tests.backends import Backend, file_backend
+from magpie_dagster_tests.backends import FILE_ONLY, Backend, file_backend
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 from magpie_dagster_tests.snapshots import night_snapshot
 
@@ -151,6 +151,7 @@ def test_an_interrupted_partition_resumes_to_the_rows_of_an_uninterrupted_run(tm
     assert len(instruction_calls) == 4 + usable * 1
 
 
+@FILE_ONLY
 def test_a_changed_setting_replaces_exactly_the_rows_it_affects(finished):
     responses_before = dict(finished.query("SELECT conversation_id, fingerprint FROM responses WHERE model = 'alpha'"))
     finished.catalogue.write_text(
@@ -171,6 +172,7 @@ def test_a_changed_setting_replaces_exactly_the_rows_it_affects(finished):
     assert finished.query("SELECT count(*) FROM responses WHERE model = 'beta'") != [(0,)]
 
 
+@FILE_ONLY
 def test_a_night_waits_for_a_partition_redone_after_its_later_stages(finished):
     before = finished.snapshot()
     assert finished.run_model("alpha", fresh=True, assets=["raw_instructions"]).success
@@ -183,6 +185,7 @@ def test_a_night_waits_for_a_partition_redone_after_its_later_stages(finished):
     assert finished.snapshot()["exports"] == before["exports"]
 
 
+@FILE_ONLY
 def test_a_model_never_materialised_blocks_the_night(tmp_path, backend):
     project = Project(tmp_path, backend)
     assert project.run_model("alpha").success

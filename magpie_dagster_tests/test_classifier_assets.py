@@ -15,6 +15,7 @@ import pytest
 from magpie_dagster.defs.resources import EmbedderResource
 from magpie_dagster.domain.tagging.evaluation import packaged_eval_set_path
 from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -83,6 +84,7 @@ def test_the_default_tags_by_the_classifier_and_the_scorecard_carries_its_held_o
     assert "role: classifier" in card and "centroid-v1:labels-" in card
 
 
+@FILE_ONLY
 def test_labels_of_ones_own_re_tag_the_rows_and_a_missing_file_fails_naming_it(project):
     real = project  # the fake embedder: what is re-tagged does not depend on the vectors
     engines = FakeEngineResource(script="leaking")

@@ -181,14 +181,14 @@ print("FAILED " + " | ".join(causes) if causes else "OK")
 
 
 @pytest.mark.slow
-def test_four_partitions_written_by_four_processes_at_once_three_times_lose_nothing(tmp_path, backend):
+def test_four_partitions_written_by_four_processes_at_once_twice_lose_nothing(tmp_path, backend):
     """Every stage of four partitions (instructions, responses, tags, dedup, decontamination) committed batch by
-    batch from four processes at once, three nights each: no lock timeout or commit conflict, and every row of every
-    stage present."""
+    batch from four processes at once, two nights each (the second night's writes meet a corpus the first left): no
+    lock timeout or commit conflict, and every row of every stage present."""
     catalogue = tmp_path / "catalogue.yaml"
     catalogue.write_text(FOUR_MODELS)
     models = ("alpha", "beta", "gamma", "delta")
-    days = ",".join((dt.date(2026, 11, 20) + dt.timedelta(days=offset)).isoformat() for offset in range(3))
+    days = ",".join((dt.date(2026, 11, 20) + dt.timedelta(days=offset)).isoformat() for offset in range(2))
     outputs = start_together(WHOLE_PARTITION, [[str(catalogue), model, days] for model in models], backend)
     assert outputs == ["OK"] * 4, outputs
     with backend.warehouse().connect(read_only=True) as connection:
@@ -219,10 +219,10 @@ def test_four_partitions_written_by_four_processes_at_once_three_times_lose_noth
                 ("dedup_nearest", "conversation_id"),
             )
         }
-    assert len(per_partition) == 12, "4 models x 3 nights"
+    assert len(per_partition) == 8, "4 models x 2 nights"
     assert tags >= 4
     for model, day, instructions, usable, responses, judgements, dedup in per_partition:
         assert instructions == 12 and usable > 0, (model, day)
         assert (responses, judgements, dedup) == (usable, usable * tags, usable), (model, day)
-    assert ledger == [("finished", 12 * len(PER_MODEL_ASSETS))], "every per-model stage of each partition finished once"
+    assert ledger == [("finished", 8 * len(PER_MODEL_ASSETS))], "every per-model stage of each partition finished once"
     assert duplicated == dict.fromkeys(duplicated, 0)

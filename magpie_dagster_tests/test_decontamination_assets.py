@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 
 from magpie_dagster.defs.resources import EmbedderResource
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import BENCHMARK_PROMPTS, PLANTED, FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -139,6 +140,7 @@ def test_a_new_benchmark_rechecks_earlier_nights_once_and_a_removed_one_stops_dr
     assert {text for (text,) in dropped} == hit_rows
 
 
+@FILE_ONLY
 def test_a_benchmark_file_without_its_field_fails_the_partition_naming_file_and_fields(leaky):
     (leaky.catalogue.parent / "held_out.jsonl").write_text(json.dumps({"question": "What is 2 + 2?"}) + "\n")
     result = leaky.materialise("alpha", LEAKING, raise_on_error=False)

@@ -31,6 +31,7 @@ from magpie_dagster.domain.rounds.targets import (
     first_round_samples,
     steered_weights,
 )
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 24)
@@ -180,6 +181,7 @@ def test_a_target_is_met_in_rounds_with_exactly_its_rows_and_a_met_night_does_no
     assert project.query("SELECT count(*) FROM curated_rows WHERE drop_reason IS NULL") == [(20,)]
 
 
+@FILE_ONLY
 def test_plan_sizes_a_targeted_night_by_the_yield_measured_so_far(project, monkeypatch, capsys):
     from magpie_dagster.cli.main import main
 
@@ -193,6 +195,7 @@ def test_plan_sizes_a_targeted_night_by_the_yield_measured_so_far(project, monke
     assert cells[1:4] == ["2", "1", "50"]
 
 
+@FILE_ONLY
 def test_a_budget_too_small_for_the_target_stops_the_night(project, tmp_path):
     catalogue = project.catalogue.read_text().replace(
         "target: {curated_rows: 20, max_rounds: 4}", "target: {curated_rows: 20, max_rounds: 4, max_tokens: 50}"
@@ -234,6 +237,7 @@ judging: {judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct}}  # 
 """
 
 
+@FILE_ONLY
 def test_a_night_fills_its_category_mix_and_steers_later_rounds_toward_the_short_category(project):
     project.catalogue.write_text(textwrap.dedent(MIX_CATALOGUE))
     engines = FakeEngineResource(script="steerable", judge_script="category_by_keyword")
@@ -263,6 +267,7 @@ def test_a_night_fills_its_category_mix_and_steers_later_rounds_toward_the_short
     ] == pytest.approx(shares["Math"], abs=1e-3)
 
 
+@FILE_ONLY
 def test_the_sensor_runs_a_scheduled_nights_next_round_then_its_curation(project):
     engines = FakeEngineResource()
     instance = dg.DagsterInstance.ephemeral()

@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -64,6 +65,7 @@ def test_curated_subset_keeps_one_row_per_group_and_explains_every_drop(project)
     assert reasons["kept"] == 4 and set(reasons) == {"kept", "not_first_of_near_duplicate_group"}
 
 
+@FILE_ONLY
 def test_exports_load_with_datasets_and_polars(project):
     assert all(result.success for result in run_night(project))
     from datasets import load_dataset
@@ -114,6 +116,7 @@ def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(pr
     assert kept_later[0][0] == 0
 
 
+@FILE_ONLY
 def test_the_card_shows_the_labels_a_constant_judge_put_on_every_row(project):
     assert all(result.success for result in run_night(project, engines=FakeEngineResource(judge_script="constant")))
     card = (project.backend.exports_path / NIGHT.isoformat() / "README.md").read_text()

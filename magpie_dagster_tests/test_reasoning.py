@@ -9,6 +9,7 @@ import json
 import pytest
 
 from magpie_dagster.domain.generation.reasoning import SplitAnswer, split_reasoning
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 26)
@@ -81,6 +82,7 @@ def test_the_thinking_is_stored_apart_and_a_recipe_can_require_it_closed(project
 
 
 @pytest.mark.parametrize("mode", ["omit", "field"])
+@FILE_ONLY
 def test_the_exports_omit_the_thinking_or_carry_it_as_a_field(project, mode):
     import polars as pl
 

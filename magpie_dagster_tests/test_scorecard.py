@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from magpie_dagster.defs.assets.scorecard import DRIFT_CHECK
-from magpie_dagster_tests.backends import file_backend
+from magpie_dagster_tests.backends import FILE_ONLY, file_backend
 from magpie_dagster_tests.fakes import FakeEngineResource
 from magpie_dagster_tests.projects import Project
 
@@ -98,6 +98,7 @@ def test_a_nights_scorecard_counts_what_its_stages_stored(project):
     assert f"| curated_rows | {card['alpha']['curated_rows']} | {card['beta']['curated_rows']} | " in readme
 
 
+@FILE_ONLY
 def test_a_repeated_night_is_duplicated_within_itself_and_against_the_night_before(project):
     """The `repetitive` fake asks four questions over and over: every row has a twin that night, and from the
     second night on a twin in the corpus too; the curated rows, one per question, have four distinct meanings."""
