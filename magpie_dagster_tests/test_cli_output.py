@@ -121,6 +121,7 @@ def test_the_times_table_lists_stages_in_the_pipelines_order():
     assert rows == ["raw_instructions", "responses", "instruction_tags", "curated_subset", "night_rounds"]
 
 
+@pytest.mark.slow  # two whole nights through the CLI against a loopback server, as test_fault_nights
 def test_a_quiet_night_prints_its_stages_and_a_table_and_logs_dagster_to_a_file(night_runs):
     completed, root = night_runs["quiet"]
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -146,6 +147,7 @@ def test_a_quiet_night_prints_its_stages_and_a_table_and_logs_dagster_to_a_file(
     assert re.search(r"\[served\|2026-11-20\] responses: (\d+)/\1 done", logged)
 
 
+@pytest.mark.slow  # two whole nights through the CLI against a loopback server, as test_fault_nights
 def test_verbose_streams_dagster_events_as_before(night_runs):
     quiet, _ = night_runs["quiet"]
     completed, root = night_runs["verbose"]
