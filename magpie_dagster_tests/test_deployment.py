@@ -26,7 +26,8 @@ from dagster_k8s import K8sRunLauncher
 
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
-from magpie_dagster.defs.run_tags import GPU_RESOURCE, K8S_CONFIG_TAG
+from magpie_dagster.defs.run_tags import GPU_RESOURCE, K8S_CONFIG_TAG, gpus_for
+from magpie_dagster.domain.catalogue import load_catalogue
 from magpie_dagster_tests.servers import serve_on_loopback
 
 ROOT = Path(__file__).parent.parent
@@ -186,6 +187,17 @@ def test_only_in_process_vllm_entries_get_the_gpu_tag(tmp_path):
     tags = {model: request.tags.get(K8S_CONFIG_TAG) for model, request in requests.items()}
     assert tags["small"] is None
     assert json.loads(tags["big"]) == {"container_config": {"resources": {"limits": {GPU_RESOURCE: "2"}}}}
+
+
+def test_a_vllm_judge_asks_for_gpus_only_when_it_answers_something(tmp_path):
+    judging = (
+        "judging:\n  judge: {engine: vllm, model: org/judge, tensor_parallel_size: 4}\n  classifier: {tags: [%s]}\n"
+    )
+    path = tmp_path / "catalogue.yaml"
+    path.write_text(CATALOGUE + judging % "difficulty, quality, category")  # the classifier answers every tag
+    assert gpus_for(load_catalogue(path), "small") == 0
+    path.write_text(CATALOGUE + judging % "category")  # the judge answers difficulty and quality
+    assert gpus_for(load_catalogue(path), "small") == 4
 
 
 def dockerfile_copies() -> list[str]:

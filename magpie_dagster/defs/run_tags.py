@@ -1,7 +1,8 @@
 """Run tags for Dagster's Kubernetes run launcher (deploy/k8s): the GPUs a partition's run pod requests.
 
 A run of `magpie_job` loads its engines one step at a time, each step in its own process, so its pod needs as
-many GPUs as the largest in-process vLLM engine among the partition's generator, the judge and the safety guard.
+many GPUs as the largest in-process vLLM engine among the partition's generator, the judge (when it answers
+anything) and the safety guard.
 Engines behind a server (`openai`, the deploy/k8s/vllm.yaml StatefulSet) and llama.cpp need none.
 """
 
@@ -16,7 +17,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def gpus_for(catalogue: Catalogue, model_key: str) -> int:
-    entries = [catalogue.entry(model_key), catalogue.judging.judge, catalogue.judging.safety]
+    judging = catalogue.judging
+    entries = [catalogue.entry(model_key), judging.judge if judging.judge_answers else None, judging.safety]
     return max((entry.tensor_parallel_size for entry in entries if entry is not None and entry.engine == "vllm"),
                default=0)  # fmt: skip
 

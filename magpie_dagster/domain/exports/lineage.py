@@ -13,7 +13,7 @@ import yaml
 
 from magpie_dagster.domain.dedup.config import DedupSettings
 from magpie_dagster.domain.tagging.classifier import classifier_prompt_version
-from magpie_dagster.domain.tagging.config import JudgeScoreEntry, Judging, RewardModelEntry
+from magpie_dagster.domain.tagging.config import Judging, RewardModelEntry
 
 # Licences of the models that ship inside PyPI packages (their model cards), used unless the catalogue says one.
 PACKAGED_LICENSES = {
@@ -62,7 +62,7 @@ def lineage_of(
     when it answers something (a tag, or the reward score)."""
     sources = [SourceModel.of("generator", g.key, g.model, g.engine, g.license) for g in generators]
     judge, classifier = judging.judge, judging.classifier
-    if judging.judge_tags or isinstance(judging.reward, JudgeScoreEntry):
+    if judging.judge_answers:
         sources.append(SourceModel.of("judge", "judge", judge.model, judge.engine, judge.license))
     prompt_versions = {tag: judge.prompt_version(tag) for tag in judging.judge_tags}
     if classifier is not None:

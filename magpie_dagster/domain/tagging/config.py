@@ -166,6 +166,11 @@ class Judging(Strict):
         return tuple(tag for tag in self.judge.tags if tag not in taken)
 
     @property
+    def judge_answers(self) -> bool:
+        """Whether the LLM judge is asked anything: a tag, or the reward's 1-10 score."""
+        return bool(self.judge_tags) or isinstance(self.reward, JudgeScoreEntry)
+
+    @property
     def judged_tags(self) -> tuple[str, ...]:
         """Every judged tag answered tonight, by the judge or the classifier."""
         return (*self.judge_tags, *(self.classifier.tags if self.classifier else ()))
