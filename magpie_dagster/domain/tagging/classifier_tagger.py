@@ -98,7 +98,8 @@ class EmbeddingTagger:
         return self._classifier
 
     def _embed(self, texts: list[str]) -> np.ndarray:
-        """Vectors by text, each text embedded once per run: the tags share one embedding of each instruction."""
+        """Vectors by text, each text embedded once per run: the tags share one embedding of each instruction
+        (kept for the run: 1.5 KB a row with MiniLM, 150 MB for a partition of 100,000 rows)."""
         missing = list(dict.fromkeys(text for text in texts if text not in self._vectors))
         if missing:
             embedder = self._open_embedder(self.entry.embedder, self.entry.batch_size)
