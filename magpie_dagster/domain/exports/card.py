@@ -75,9 +75,14 @@ def _scorecard(rows: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _night_totals(scorecard: Sequence[Mapping[str, object]]) -> Mapping[str, object]:
+    """The scorecard's row of the night's totals (model '*'); empty before the scorecard ran."""
+    return next((row for row in scorecard if row.get("model") == ALL_MODELS), {})
+
+
 def _tag_accuracy(scorecard: Sequence[Mapping[str, object]]) -> str:
     """How often the night's taggers are right on labels they never saw, beside a constant label."""
-    totals = next((row for row in scorecard if row.get("model") == ALL_MODELS), {})
+    totals = _night_totals(scorecard)
     accuracy = totals.get("tagger_held_out_accuracy") or {}
     if not accuracy:
         return (
@@ -124,7 +129,7 @@ def _decontamination(
     recipe dropped for it (`benchmark_contamination`)."""
     if not benchmarks:
         return "### Decontamination\n\nNot checked: the catalogue lists no benchmark prompt files.\n"
-    totals = next((row for row in scorecard if row.get("model") == ALL_MODELS), {})
+    totals = _night_totals(scorecard)
     found = totals.get("contamination_by_benchmark") or {}
     lines = [
         "### Decontamination",
@@ -202,7 +207,7 @@ def write_card(
     header = ""
     if lineage is not None:
         sections.append(_lineage(lineage))
-        totals = next((row for row in scorecard if row["model"] == ALL_MODELS), {})
+        totals = _night_totals(scorecard)
         languages = subset["language"].drop_nulls().unique().to_list() if "language" in subset.columns else []
         header = card_header(
             lineage,

@@ -7,6 +7,7 @@ partition loads no model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -59,21 +60,12 @@ class EmbeddingTagger:
             return []
         field = SCORED_FIELD[tag]
         predictions = self._fit().predict(field, self._embed([item.instruction for item in items]))
+        version = self.version(tag)
         return [
-            TagResult(
-                conversation_id=item.conversation_id,
-                tag=tag,
-                columns=_columns(field, prediction.label),
-                raw_answer=json.dumps(
-                    {"label": prediction.label, "similarity": prediction.similarity, "margin": prediction.margin}
-                ),
-                error=None,
-                attempts=1,
-                prompt_tokens=0,
-                completion_tokens=0,
-                judge_model=self.judge_model,
-                prompt_version=self.prompt_version,
-                constrained=False,
+            version.untokened_result(
+                item.conversation_id,
+                _columns(field, prediction.label),
+                json.dumps(dataclasses.asdict(prediction)),
             )
             for item, prediction in zip(items, predictions, strict=True)
         ]

@@ -131,7 +131,7 @@ def _language_tagger(candidates: tuple[str, ...]) -> Tagger:
     def run(items: Sequence[JudgeItem]) -> list[TagResult]:
         codes = detect_languages([item.instruction for item in items], candidates)
         return [
-            _untokened_result(tag_version, item.conversation_id, {"language": code}, code, None)
+            tag_version.untokened_result(item.conversation_id, {"language": code}, code)
             for item, code in zip(items, codes, strict=True)
         ]
 
@@ -146,8 +146,7 @@ def _reward_model_tagger(entry: RewardModelEntry, open_reward_model: OpenRewardM
             [(item.conversation_id, item.instruction, item.response) for item in items]
         )
         return [
-            _untokened_result(
-                tag_version,
+            tag_version.untokened_result(
                 score.conversation_id,
                 {"instruct_reward": score.score} if score.error is None else None,
                 "" if score.score is None else str(score.score),
@@ -165,22 +164,3 @@ def _a_call_per_batch(run: Callable[[Sequence[JudgeItem]], list[TagResult]], bat
             yield run(items[start : start + batch_size])
 
     return batches
-
-
-def _untokened_result(
-    tag_version: TagVersion, conversation_id: str, columns: dict | None, raw_answer: str, error: str | None
-) -> TagResult:
-    """A result from a tagger that is not a chat model: one attempt, no tokens, never constrained."""
-    return TagResult(
-        conversation_id=conversation_id,
-        tag=tag_version.tag,
-        columns=columns,
-        raw_answer=raw_answer,
-        error=error,
-        attempts=1,
-        prompt_tokens=0,
-        completion_tokens=0,
-        judge_model=tag_version.judge_model,
-        prompt_version=tag_version.prompt_version,
-        constrained=False,
-    )

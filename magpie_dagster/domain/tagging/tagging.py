@@ -38,6 +38,25 @@ class TagVersion:
         """Items without a reusable judgement; response-level tags skip unanswered instructions."""
         return [item for item in self.eligible(items) if cached.get(item.conversation_id) != self.cache_key(item)]
 
+    def untokened_result(
+        self, conversation_id: str, columns: dict | None, raw_answer: str, error: str | None = None
+    ) -> TagResult:
+        """A result from a tagger that is not a chat model (the classifier, the detector, a reward model): one
+        attempt, no tokens, never constrained."""
+        return TagResult(
+            conversation_id=conversation_id,
+            tag=self.tag,
+            columns=columns,
+            raw_answer=raw_answer,
+            error=error,
+            attempts=1,
+            prompt_tokens=0,
+            completion_tokens=0,
+            judge_model=self.judge_model,
+            prompt_version=self.prompt_version,
+            constrained=False,
+        )
+
     def eligible(self, items: Sequence[JudgeItem]) -> list[JudgeItem]:
         """Response-level tags (safety, reward) judge only answered instructions."""
         return [item for item in items if item.response or not self.uses_response]
