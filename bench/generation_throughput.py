@@ -8,7 +8,8 @@ For each repeat (order rotated, medians reported):
             (the code location's implicit asset job and its executor, one run) into a fresh DuckDB file, with
             the engine's `decoding` D (`sequential` is the raw engine's own path; `batched` the default):
             run start, engine load, sanitising, DuckDB writes, Dagster events and metadata included.
-Tokens/s of each stage are completion tokens over the stage step's own duration (from the run's events).
+Tokens/s of the whole: completion tokens over the run's wall time (raw: the whole loop). Per stage: the stage's
+completion tokens over its step's duration (the run's step stats; raw: each loop, the model load in the first).
 
 Asset paths run once per `--batch-sizes` value (rows per engine call and per DuckDB commit), named `path@B`
 when more than one is given, with the engine's `--parallel-sequences` slots:
@@ -44,6 +45,7 @@ from magpie_dagster.storage.warehouse import Warehouse
 
 NIGHT = dt.date(2026, 11, 20)
 MODEL_KEY = "smollm2_135m"
+STAGES = {"raw_instructions": "instructions", "responses": "responses"}  # stage -> its table
 # path -> (decoding, job): the asset graph's implicit job is what the UI's Materialise runs; `magpie_job` is the
 # schedule's and the CLI's, one process per step.
 ASSET_PATHS = {
@@ -65,6 +67,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="magpie-bench-"))
     variants = _variants(arguments.paths, arguments.batch_sizes)
     rates: dict[str, list[float]] = {name: [] for name in variants}
+    stage_rates: dict[str, dict[str, list[float]]] = {name: {stage: [] for stage in STAGES} for name in variants}
     tokens: dict[str, int] = {}
     names = list(variants)
     for repeat in range(arguments.repeats):
@@ -72,7 +75,7 @@ def main() -> None:
         for name in names[shift:] + names[:shift]:
             path, batch_size = variants[name]
             if path == "raw":
-                rate, tokens[name] = _raw(workdir, arguments)
+                rate, tokens[name], stages = _raw(workdir, arguments)
             else:
                 decoding, job = ASSET_PATHS[path]
                 catalogue = _bench_catalogue(
@@ -82,9 +85,15 @@ def main() -> None:
                 # forkserver that keeps the environment (MAGPIE_WAREHOUSE) of the first run.
                 warehouse = workdir / f"{name.replace('/', '-').replace('@', '-')}.duckdb"
                 warehouse.unlink(missing_ok=True)
-                rate, tokens[name] = _materialise(catalogue, warehouse, job)
+                rate, tokens[name], stages = _materialise(catalogue, warehouse, job)
             rates[name].append(rate)
+            for stage, (stage_tokens, seconds) in stages.items():
+                stage_rates[name][stage].append(stage_tokens / seconds)
     medians = {path: statistics.median(values) for path, values in rates.items()}
+    stage_medians = {
+        path: {stage: statistics.median(values) for stage, values in per_stage.items()}
+        for path, per_stage in stage_rates.items()
+    }
     report = {
         "workload": (
             f"{arguments.instructions} instructions + their responses (max {arguments.response_max_tokens} tokens), "
@@ -94,10 +103,19 @@ def main() -> None:
         "completion_tokens": tokens,
         "tokens_per_s_median": {path: round(value, 1) for path, value in medians.items()},
         "tokens_per_s_all": {path: [round(v, 1) for v in values] for path, values in rates.items()},
+        "stage_tokens_per_s_median": {
+            path: {stage: round(value, 1) for stage, value in per_stage.items()}
+            for path, per_stage in stage_medians.items()
+        },
     }
     if "raw" in medians:
         report["ratio_to_raw"] = {
             path: round(value / medians["raw"], 3) for path, value in medians.items() if path != "raw"
+        }
+        report["stage_ratio_to_raw"] = {
+            path: {stage: round(value / stage_medians["raw"][stage], 3) for stage, value in per_stage.items()}
+            for path, per_stage in stage_medians.items()
+            if path != "raw"
         }
     print(json.dumps(report, indent=2))
 
@@ -125,8 +143,9 @@ def _bench_catalogue(workdir: Path, arguments, decoding: str, batch_size: int, n
     return path
 
 
-def _materialise(catalogue_path: Path, warehouse_path: Path, job_name: str) -> tuple[float, int]:
-    """One run of `raw_instructions` + `responses` through the shipped code location, as `dagster` loads it."""
+def _materialise(catalogue_path: Path, warehouse_path: Path, job_name: str) -> tuple[float, int, dict]:
+    """One run of `raw_instructions` + `responses` through the shipped code location, as `dagster` loads it:
+    tokens/s of the run, its completion tokens, and per stage (completion tokens, step seconds)."""
     os.environ.update(MAGPIE_CATALOGUE=str(catalogue_path), MAGPIE_WAREHOUSE=str(warehouse_path))
     job = ReconstructableRepository.for_module(
         "magpie_dagster.definitions", "defs", working_directory=str(Path.cwd())
@@ -141,8 +160,11 @@ def _materialise(catalogue_path: Path, warehouse_path: Path, job_name: str) -> t
         ) as result:  # fmt: skip
             seconds = time.perf_counter() - started
             assert result.success, f"the {job_name} run failed"
-    total = _tokens(warehouse_path, "instructions") + _tokens(warehouse_path, "responses")
-    return total / seconds, total
+            stats = instance.get_run_step_stats(result.run_id)
+            steps = {step.step_key: step.end_time - step.start_time for step in stats}
+    stages = {stage: (_tokens(warehouse_path, table), steps[stage]) for stage, table in STAGES.items()}
+    total = sum(stage_tokens for stage_tokens, _ in stages.values())
+    return total / seconds, total, stages
 
 
 def _tokens(warehouse_path: Path, table: str) -> int:
@@ -150,7 +172,7 @@ def _tokens(warehouse_path: Path, table: str) -> int:
         return connection.execute(f"SELECT sum(completion_tokens) FROM {table}").fetchone()[0]
 
 
-def _raw(workdir: Path, arguments) -> tuple[float, int]:
+def _raw(workdir: Path, arguments) -> tuple[float, int, dict]:
     """The raw engine: llama-cpp-python's own call on the prompts and seeds the assets use, model load included.
     The responses answer the instructions the asset path kept (read from a warehouse it wrote), so both paths
     answer the same requests."""
@@ -160,19 +182,26 @@ def _raw(workdir: Path, arguments) -> tuple[float, int]:
     chat_format = _chat_format(entry)
     started = time.perf_counter()
     llama = _raw_llama(entry)
-    total = 0
+    instruction_tokens = 0
     for sample in plan_samples(MODEL_KEY, NIGHT, entry.instructions_per_batch, entry.system_prompts):
         prompt = chat_format.instruction_prompt(
             system_prompt=sample.system_prompt.text if sample.system_prompt else None
         )
-        total += _raw_completion(llama, prompt, entry.instruction_sampling, chat_format, sample.seed)
+        instruction_tokens += _raw_completion(llama, prompt, entry.instruction_sampling, chat_format, sample.seed)
+    answering = time.perf_counter()
+    response_tokens = 0
     for row in kept:
         prompt = chat_format.response_prompt(instruction=row["instruction"])
         seed = sample_seed(MODEL_KEY, NIGHT, row["sample_index"], "response_1")
-        total += _raw_completion(llama, prompt, entry.response_sampling, chat_format, seed)
-    seconds = time.perf_counter() - started
+        response_tokens += _raw_completion(llama, prompt, entry.response_sampling, chat_format, seed)
+    finished = time.perf_counter()
     llama.close()
-    return total / seconds, total
+    total = instruction_tokens + response_tokens
+    stages = {
+        "raw_instructions": (instruction_tokens, answering - started),
+        "responses": (response_tokens, finished - answering),
+    }
+    return total / (finished - started), total, stages
 
 
 def _kept_instructions(workdir: Path) -> list[dict]:

@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
+STAGES = ("raw_instructions", "responses")  # generation_throughput.py's per-stage figures
 
 
 def main() -> None:
@@ -122,11 +123,15 @@ def render(results: dict) -> str:
     """The performance page's summary table from `run_all`'s results."""
     generation, batched = results["generation"], results["batched"]
     rates, to_raw = generation["tokens_per_s_median"], generation["ratio_to_raw"]
+    stage_rates = generation["stage_tokens_per_s_median"]
     decoded = batched["median"]
     rows = [
         ("generation through the asset graph (default: batched decoding)",
          f"{rates['asset_graph/batched']} tokens/s (raw llama-cpp-python {rates['raw']})",
          f"{to_raw['asset_graph/batched']:.2f}x raw"),
+        ("the same per stage: instructions / responses (each stage's tokens over its step's time)",
+         f"{_per_stage(stage_rates['asset_graph/batched'])} tokens/s (raw {_per_stage(stage_rates['raw'])})",
+         _per_stage(generation["stage_ratio_to_raw"]["asset_graph/batched"], "{:.2f}x")),
         ("generation through the asset graph, `decoding: sequential` (the raw engine's own path)",
          f"{rates['asset_graph/sequential']} tokens/s", f"{to_raw['asset_graph/sequential']:.2f}x raw"),
         ("generation through `magpie_job` (a process per step), `decoding: sequential`",
@@ -168,6 +173,10 @@ def render(results: dict) -> str:
         *(f"| {what} | {result} | {ratio} |" for what, result, ratio in rows),
     ]
     return "\n".join(lines)
+
+
+def _per_stage(figures: dict, form: str = "{}") -> str:
+    return " / ".join(form.format(figures[stage]) for stage in STAGES)
 
 
 def replace_between_markers(text: str, table: str) -> str:

@@ -10,8 +10,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,12 +47,12 @@ from magpie_dagster.settings import warehouse_location, warehouse_options
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 import datetime as dt
 
-catalogue, start_at = sys.argv[1], float(sys.argv[2])
+catalogue, go = sys.argv[1], sys.argv[2]
 engines = FakeEngineResource(script="slow")
 defs = build_definitions(catalogue, warehouse_location(), engines, FakeEmbedderResource(), **warehouse_options())
 job = defs.resolve_job_def("magpie_job").get_subset(asset_selection={dg.AssetKey("raw_instructions")})
 config = {"ops": {"raw_instructions": fresh_run_config()["ops"]["raw_instructions"]}}
-time.sleep(max(0.0, start_at - time.time()))
+wait_for_go(go)
 result = job.execute_in_process(
     partition_key=model_date_key("alpha", dt.date(2026, 11, 20)), run_config=config, raise_on_error=False
 )
@@ -60,26 +61,52 @@ print("OK" if result.success else "FAILED " + causes[0])
 """
 
 
-def start_together(script: str, argument_sets: list[list[str]], backend: Backend, delay_s: float = 8.0) -> list[str]:
-    """Starts one process per argument set on `backend`, all released at the same wall-clock moment; returns the
-    last line each printed."""
-    start_at = str(time.time() + delay_s)
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(script), *arguments, start_at],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **backend.environment()},
-        )
-        for arguments in argument_sets
-    ]
-    outputs = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err[-3000:]
-        outputs.append(out.strip().splitlines()[-1])
-    return outputs
+# Prepended to each writer's script: it says READY once imported and built, then waits for the go file.
+BARRIER = """
+import os, time
+
+
+def wait_for_go(go):
+    print("READY", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.005)
+"""
+
+
+def start_together(script: str, argument_sets: list[list[str]], backend: Backend) -> list[str]:
+    """Starts one process per argument set on `backend` and releases them together once every one of them has
+    imported Dagster and built its definitions (a barrier, not a guessed delay: on a busy machine imports take
+    longer than any fixed wait); returns the last line each printed."""
+    with tempfile.TemporaryDirectory(prefix="magpie-go-") as folder:
+        go = Path(folder) / "go"
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", BARRIER + textwrap.dedent(script), *arguments, str(go)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **backend.environment()},
+            )
+            for arguments in argument_sets
+        ]
+        try:
+            for process in processes:
+                first_line = process.stdout.readline().strip()
+                if first_line != "READY":  # it died before the barrier: say why
+                    _, err = process.communicate(timeout=60)
+                    pytest.fail(f"a writer never reached the barrier ({first_line!r}): {err[-3000:]}")
+            go.touch()
+            outputs = []
+            for process in processes:
+                out, err = process.communicate(timeout=300)
+                assert process.returncode == 0, err[-3000:]
+                outputs.append(out.strip().splitlines()[-1])
+            return outputs
+        finally:
+            for process in processes:
+                if process.poll() is None:  # a failed test leaves no writer waiting for its go file
+                    process.kill()
+                    process.wait()
 
 
 @pytest.mark.slow
@@ -109,11 +136,11 @@ from magpie_dagster.defs.partitions import model_date_key
 from magpie_dagster.settings import warehouse_location, warehouse_options
 from magpie_dagster_tests.test_dedup_incremental import PlantedEmbedderResource
 
-catalogue, vectors, model, day, start_at = sys.argv[1:5] + [float(sys.argv[5])]
+catalogue, vectors, model, day, go = sys.argv[1:6]
 planted = PlantedEmbedderResource(vectors=json.loads(open(vectors).read()))
 defs = build_definitions(catalogue, warehouse_location(), embedder=planted, **warehouse_options())
 job = defs.resolve_job_def("magpie_job")
-time.sleep(max(0.0, start_at - time.time()))
+wait_for_go(go)
 result = job.execute_in_process(
     partition_key=model_date_key(model, dt.date.fromisoformat(day)), asset_selection=[dg.AssetKey("dedup_results")]
 )
@@ -166,10 +193,10 @@ from magpie_dagster.cli.runner import failure_cause
 from magpie_dagster.settings import warehouse_location, warehouse_options
 from magpie_dagster_tests.fakes import FakeEmbedderResource, FakeEngineResource
 
-catalogue, model, days, start_at = sys.argv[1:4] + [float(sys.argv[4])]
+catalogue, model, days, go = sys.argv[1:5]
 engines = FakeEngineResource(script="slow")
 defs = build_definitions(catalogue, warehouse_location(), engines, FakeEmbedderResource(), **warehouse_options())
-time.sleep(max(0.0, start_at - time.time()))
+wait_for_go(go)
 causes = []
 for day in days.split(","):  # the four processes start together and run the same work: each night overlaps
     result = defs.resolve_job_def("magpie_job").execute_in_process(

@@ -27,10 +27,9 @@ NIGHT = real_model_night("2026-11-25")
 ENTRY = embedded_model_catalogue(
     template="smollm2", instructions=4, batch_size=8, instruction_max_tokens=64, response_max_tokens=160
 )
+# No `judging` section: the default embedding classifier tags each round (an LLM judge's rounds of decoding took
+# about a third of this module's two minutes; the judge's calls in a budget are test_night_targets.py's business).
 REST = """
-judging:
-  judge: {engine: llama_cpp, model: packaged:smollm2-135m-instruct, n_ctx: 2048, n_threads: 2, tags: [category],
-          max_tokens: 96, max_failure_rate: 1.0}
 curation:
   recipe: {name: targets, rules: [{rule: first_of_group}]}
 """

@@ -111,23 +111,26 @@ def test_a_repeated_night_is_duplicated_within_itself_and_against_the_night_befo
 
 
 def test_a_judge_that_turns_to_one_category_fires_the_drift_check(tmp_path):
-    """Three nights with a judge that reads the instructions, then one whose judge says "Coding & Debugging" to
+    """Two nights with a judge that reads the instructions, then one whose judge says "Coding & Debugging" to
     everything: the category entropy falls from ~1.5 bits to 0, outside its 0.75 band; the nights before pass (too
-    few nights before them to judge)."""
+    few nights before them to judge: `min_nights` 2 here, one night fewer to run than the default 3)."""
     catalogue = tmp_path / "catalogue.yaml"
-    catalogue.write_text(CATALOGUE.replace("      - {rule: category_shares, shares: {Math: {min: 0.5}}}\n", ""))
+    catalogue.write_text(
+        CATALOGUE.replace("      - {rule: category_shares, shares: {Math: {min: 0.5}}}\n", "")
+        + "scorecard: {min_nights: 2}\n"
+    )
     project = Project(catalogue, file_backend(tmp_path), NIGHT)
-    nights = [NIGHT + dt.timedelta(days=offset) for offset in range(4)]
-    results = run_nights(project, nights[:3])
-    results += run_nights(project, nights[3:], FakeEngineResource(judge_script="constant"))
+    nights = [NIGHT + dt.timedelta(days=offset) for offset in range(3)]
+    results = run_nights(project, nights[:2])
+    results += run_nights(project, nights[2:], FakeEngineResource(judge_script="constant"))
     checks = [result.get_asset_check_evaluations()[0] for result in results]
-    assert [check.check_name for check in checks] == [DRIFT_CHECK] * 4
-    assert [check.passed for check in checks] == [True, True, True, False]
+    assert [check.check_name for check in checks] == [DRIFT_CHECK] * 3
+    assert [check.passed for check in checks] == [True, True, False]
     assert checks[-1].severity == dg.AssetCheckSeverity.WARN
     drifted = checks[-1].metadata["drifted"].value
     assert "category_entropy" in drifted and "category_entropy 0 is" in drifted["category_entropy"]
-    assert checks[-1].metadata["earlier_nights"].value == 3
-    assert scorecard(project, nights[3])["*"]["degenerate_tags"] == ["difficulty", "input_quality", "task_category"]
+    assert checks[-1].metadata["earlier_nights"].value == 2
+    assert scorecard(project, nights[2])["*"]["degenerate_tags"] == ["difficulty", "input_quality", "task_category"]
 
 
 def test_a_second_judge_that_disagrees_lowers_kappa_and_fires_the_check(tmp_path):
