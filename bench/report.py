@@ -30,7 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PERFORMANCE_PAGE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
-STAGES = ("raw_instructions", "responses")  # generation_throughput.py's per-stage figures
 
 
 def main() -> None:
@@ -176,7 +175,8 @@ def render(results: dict) -> str:
 
 
 def _per_stage(figures: dict, form: str = "{}") -> str:
-    return " / ".join(form.format(figures[stage]) for stage in STAGES)
+    """generation_throughput.py's per-stage figures in its order of stages (instructions, then responses)."""
+    return " / ".join(form.format(figure) for figure in figures.values())
 
 
 def replace_between_markers(text: str, table: str) -> str:

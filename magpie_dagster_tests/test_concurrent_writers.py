@@ -37,7 +37,7 @@ retries: {max_retries: 0}
 """
 
 ONE_PARTITION = """
-import sys, time
+import sys
 import dagster as dg
 from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.defs.definitions_builder import build_definitions
@@ -128,7 +128,7 @@ def test_two_runs_of_one_partition_at_once_one_wins_the_other_is_refused(tmp_pat
 
 
 ONE_DEDUP = """
-import json, sys, time
+import json, sys
 import datetime as dt
 import dagster as dg
 from magpie_dagster.defs.definitions_builder import build_definitions
@@ -185,7 +185,7 @@ retries: {max_retries: 0}
 """
 
 WHOLE_PARTITION = """
-import sys, time
+import sys
 import datetime as dt
 from magpie_dagster.defs.definitions_builder import build_definitions
 from magpie_dagster.defs.partitions import model_date_key
