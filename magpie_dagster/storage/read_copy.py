@@ -36,7 +36,7 @@ def publish_read_copy(warehouse: Warehouse, *, ttl_s: float = leases.DEFAULT_TTL
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     _remove_leftovers(target)
     try:
-        with warehouse.exclusive() as connection:
+        with warehouse.exclusive(reusable=False) as connection:  # the copy below opens the file: see `connect`
             if leases.live_leases(connection, ttl_s):
                 return None
             connection.execute("CHECKPOINT")  # every commit in the file itself, none left in its WAL

@@ -1,8 +1,9 @@
 """The warehouse every stage writes to: one DuckDB file (the default) or a DuckLake for many writers.
 
 DuckDB allows one writer process per file, so no connection is held while a model generates: each write
-opens the file, runs one short transaction and closes it, retrying while another process holds the lock.
-Within a process, connections are taken one at a time (a lease's heartbeat thread shares the file). A lake
+opens the file, runs one short transaction and closes it, retrying while another process holds the lock; within a
+stage (`kept_open`) the file stays open while calls follow each other closely (`storage/parking.py`). Within a
+process, connections are taken one at a time (a lease's heartbeat thread shares the file). A lake
 (`storage/lake.py`) is attached once per process, and its write transactions take the lake's write lock.
 
 The warehouse records its schema version; a location that is not this project's warehouse (a directory,
@@ -13,17 +14,18 @@ before any write.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import duckdb
 
 from magpie_dagster.domain.exports.publish import night_directory
+from magpie_dagster.storage import parking
 from magpie_dagster.storage.errors import WarehouseError, WarehouseWriteFailed, first_line
 from magpie_dagster.storage.lake import lake_cursor, parse_lake, write_lock
+from magpie_dagster.storage.parking import PROCESS_LOCK
 from magpie_dagster.storage.schema import (
     BACKFILLS,
     DDL,
@@ -36,9 +38,6 @@ from magpie_dagster.storage.schema import (
 )
 
 _LOCK_MESSAGES = ("Could not set lock", "Conflicting lock")
-# DuckDB refuses a second connection to a file open in this process with another configuration (read-only vs
-# read-write), so the process's connections are taken one at a time; each is short.
-_PROCESS_LOCK = threading.RLock()
 DEFAULT_EXPORTS = Path("data") / "exports"
 
 
@@ -76,10 +75,12 @@ class Warehouse:
         return self.lake is not None or self.path.exists()
 
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits (with backoff) while another process holds the write lock."""
+    def connect(self, read_only: bool = False, *, reusable: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits (with backoff) while another process holds the write lock. Not
+        `reusable` when the block opens the file itself: closing any descriptor of a file drops this process's
+        lock on it (POSIX record locks), so the connection must not serve another call."""
         if self.lake:
-            with _PROCESS_LOCK, self._failures_named():
+            with PROCESS_LOCK, self._failures_named():
                 cursor = lake_cursor(self.lake)
                 try:
                     yield cursor
@@ -98,14 +99,21 @@ class Warehouse:
                 f"The warehouse {self.path} does not exist yet: run `magpie-dagster run` (or materialise a "
                 "partition) first, or set MAGPIE_WAREHOUSE to the file you mean."
             )
-        with _PROCESS_LOCK:
-            connection = self._open(read_only)
+        with PROCESS_LOCK:
+            connection, read_only = parking.take(self.path, read_only) or (self._open(read_only), read_only)
+            served = False
             try:
                 with self._failures_named():
                     yield connection
+                served = True
             finally:
-                with self._failures_named():
-                    connection.close()  # the checkpoint on close writes the file too
+                if not (served and reusable and parking.park(self.path, connection, read_only)):
+                    with self._failures_named():
+                        connection.close()  # the checkpoint on close writes the file too
+
+    def kept_open(self) -> AbstractContextManager[None]:
+        """Within the block, calls that follow each other closely share one connection (a lake's is shared anyway)."""
+        return nullcontext() if self.lake else parking.kept_open(self.path)
 
     @contextmanager
     def _failures_named(self) -> Iterator[None]:
@@ -137,11 +145,11 @@ class Warehouse:
                 raise
 
     @contextmanager
-    def exclusive(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def exclusive(self, *, reusable: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writing connection no other writer uses meanwhile (a lake's write lock, a file's own lock), for
         statements that commit themselves (DuckLake's maintenance calls refuse an explicit transaction)."""
         lake_lock = write_lock(self.lake, self.lock_timeout_s) if self.lake else nullcontext()
-        with _PROCESS_LOCK, lake_lock, self.connect() as connection:
+        with PROCESS_LOCK, lake_lock, self.connect(reusable=reusable) as connection:
             yield connection
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:

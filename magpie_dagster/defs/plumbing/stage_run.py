@@ -40,8 +40,13 @@ class StageRun:
 
 @contextmanager
 def stage_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[StageRun]:
-    stage, label = context.asset_key.path[-1], partition_label_of(context)
     store = warehouse.get()
+    with store.kept_open():  # a stage's many short calls share the file while they follow each other closely
+        yield from _stage_run(context, warehouse, store)
+
+
+def _stage_run(context: dg.AssetExecutionContext, warehouse: WarehouseResource, store: Warehouse) -> Iterator[StageRun]:
+    stage, label = context.asset_key.path[-1], partition_label_of(context)
     try:
         store.ensure_schema()
         if store.read_copy_path and not store.read_copy_path.exists():  # analysts can query from the first stage on

@@ -1,0 +1,141 @@
+"""A stage's calls share one open warehouse file while they follow each other closely (storage/parking.py); the
+file is free for other processes as soon as the calls pause, before a fork, and once the stage ends."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from magpie_dagster.storage import parking
+from magpie_dagster.storage.read_copy import publish_read_copy
+from magpie_dagster.storage.warehouse import Warehouse
+
+# Another process writes the file, retrying while it is locked, and prints how long it waited.
+OTHER_WRITER = """
+import sys, time
+import duckdb
+started = time.monotonic()
+while True:
+    try:
+        with duckdb.connect(sys.argv[1]) as connection:
+            connection.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+        break
+    except duckdb.IOException:
+        if time.monotonic() - started > 20:
+            raise
+        time.sleep(0.02)
+print(time.monotonic() - started)
+"""
+# Another process opens the file once, without waiting.
+OTHER_OPENER = """
+import sys
+import duckdb
+try:
+    duckdb.connect(sys.argv[1]).close()
+    print("opened")
+except duckdb.IOException as error:
+    print(error)
+"""
+
+
+@pytest.fixture
+def store(tmp_path) -> Warehouse:
+    warehouse = Warehouse(tmp_path / "magpie.duckdb")
+    warehouse.ensure_schema()
+    return warehouse
+
+
+def markers(store: Warehouse) -> int:
+    with store.connect(read_only=True) as connection:
+        return connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0]
+
+
+def test_calls_in_a_block_share_one_connection_and_nothing_holds_the_file_after_it(store):
+    with store.kept_open():
+        with store.connect() as first:
+            pass
+        with store.connect(read_only=True) as second:  # a read-write connection serves reads too
+            pass
+        with store.transaction() as third:
+            third.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+        assert second is first and third is first
+    with duckdb.connect(str(store.path), read_only=True) as reader:  # another configuration: refused if held
+        assert reader.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 2
+    with store.connect() as outside, store.connect() as another_outside:
+        assert another_outside is not outside
+
+
+def test_a_read_only_connection_parked_in_a_block_gives_way_to_a_write(store):
+    with store.kept_open():
+        with store.connect(read_only=True) as reader:
+            pass
+        with store.transaction() as writer:
+            writer.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+        assert writer is not reader
+    assert markers(store) == 2
+
+
+def test_a_connection_whose_call_failed_is_not_reused(store):
+    with store.kept_open():
+        with pytest.raises(duckdb.CatalogException), store.connect() as failed:
+            failed.execute("SELECT * FROM no_such_table")
+        with store.connect() as fresh:
+            assert fresh is not failed
+            assert fresh.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 1
+
+
+def test_another_process_writes_while_the_block_pauses(store):
+    """The block stays open the whole time: only the watcher closing the idle connection lets the other in."""
+    with store.kept_open():
+        with store.transaction() as connection:
+            connection.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+        other = subprocess.run(
+            [sys.executable, "-c", OTHER_WRITER, str(store.path)], capture_output=True, text=True, timeout=120
+        )
+        assert other.returncode == 0, other.stderr[-2000:]
+        with store.connect() as connection:  # and this process takes the file back
+            assert connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 3
+    assert float(other.stdout) < 10
+
+
+def _read_in_child(path: str, done: multiprocessing.Queue) -> None:
+    """A read-only connection: refused if the child inherited the parent's open database (DuckDB's instance cache
+    would hand the child the parent's copy, writing behind the parent's back)."""
+    try:
+        with duckdb.connect(path, read_only=True) as connection:
+            done.put(connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0])
+    except duckdb.Error as error:
+        done.put(str(error))
+
+
+def test_a_fork_inside_a_block_closes_the_parked_connection_first(store, monkeypatch):
+    monkeypatch.setattr(parking, "LINGER_S", 60.0)  # only the fork hook can free the file within the test
+    fork = multiprocessing.get_context("fork")
+    done = fork.Queue()
+    with store.kept_open():
+        with store.connect() as connection:
+            connection.execute("SELECT 1")
+        child = fork.Process(target=_read_in_child, args=(str(store.path), done))
+        child.start()
+        assert done.get(timeout=60) == 1
+        child.join(60)
+        with store.connect() as again:  # and the parent opens it again
+            assert again.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 1
+
+
+
+def test_a_connection_whose_file_was_copied_is_not_reused(store):
+    """Copying the file for the read copy opens and closes it, which drops this process's lock on it (POSIX
+    record locks): a connection reused after that would let another process open the file beside it."""
+    with store.kept_open():
+        assert publish_read_copy(store) == store.read_copy_path
+        with store.connect() as holding:
+            holding.execute("SELECT 1")
+            other = subprocess.run(
+                [sys.executable, "-c", OTHER_OPENER, str(store.path)], capture_output=True, text=True, timeout=120
+            )
+    assert "Could not set lock" in other.stdout, other.stdout + other.stderr[-2000:]
