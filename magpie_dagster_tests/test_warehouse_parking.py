@@ -13,6 +13,10 @@ import pytest
 from magpie_dagster.storage import parking
 from magpie_dagster.storage.read_copy import publish_read_copy
 from magpie_dagster.storage.warehouse import Warehouse
+from magpie_dagster_tests.test_warehouse import count
+
+MARKERS = "SELECT count(*) FROM magpie_warehouse"
+ADD_MARKER = "INSERT INTO magpie_warehouse (schema_version) VALUES (0)"
 
 # Another process writes the file, retrying while it is locked, and prints how long it waited.
 OTHER_WRITER = """
@@ -49,11 +53,6 @@ def store(tmp_path) -> Warehouse:
     return warehouse
 
 
-def markers(store: Warehouse) -> int:
-    with store.connect(read_only=True) as connection:
-        return connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0]
-
-
 def test_calls_in_a_block_share_one_connection_and_nothing_holds_the_file_after_it(store):
     with store.kept_open():
         with store.connect() as first:
@@ -61,10 +60,10 @@ def test_calls_in_a_block_share_one_connection_and_nothing_holds_the_file_after_
         with store.connect(read_only=True) as second:  # a read-write connection serves reads too
             pass
         with store.transaction() as third:
-            third.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+            third.execute(ADD_MARKER)
         assert second is first and third is first
     with duckdb.connect(str(store.path), read_only=True) as reader:  # another configuration: refused if held
-        assert reader.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 2
+        assert reader.execute(MARKERS).fetchone()[0] == 2
     with store.connect() as outside, store.connect() as another_outside:
         assert another_outside is not outside
 
@@ -74,9 +73,9 @@ def test_a_read_only_connection_parked_in_a_block_gives_way_to_a_write(store):
         with store.connect(read_only=True) as reader:
             pass
         with store.transaction() as writer:
-            writer.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+            writer.execute(ADD_MARKER)
         assert writer is not reader
-    assert markers(store) == 2
+    assert count(store, MARKERS) == 2
 
 
 def test_a_connection_whose_call_failed_is_not_reused(store):
@@ -85,20 +84,20 @@ def test_a_connection_whose_call_failed_is_not_reused(store):
             failed.execute("SELECT * FROM no_such_table")
         with store.connect() as fresh:
             assert fresh is not failed
-            assert fresh.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 1
+            assert fresh.execute(MARKERS).fetchone()[0] == 1
 
 
 def test_another_process_writes_while_the_block_pauses(store):
     """The block stays open the whole time: only the watcher closing the idle connection lets the other in."""
     with store.kept_open():
         with store.transaction() as connection:
-            connection.execute("INSERT INTO magpie_warehouse (schema_version) VALUES (0)")
+            connection.execute(ADD_MARKER)
         other = subprocess.run(
             [sys.executable, "-c", OTHER_WRITER, str(store.path)], capture_output=True, text=True, timeout=120
         )
         assert other.returncode == 0, other.stderr[-2000:]
         with store.connect() as connection:  # and this process takes the file back
-            assert connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 3
+            assert connection.execute(MARKERS).fetchone()[0] == 3
     assert float(other.stdout) < 10
 
 
@@ -107,7 +106,7 @@ def _read_in_child(path: str, done: multiprocessing.Queue) -> None:
     would hand the child the parent's copy, writing behind the parent's back)."""
     try:
         with duckdb.connect(path, read_only=True) as connection:
-            done.put(connection.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0])
+            done.put(connection.execute(MARKERS).fetchone()[0])
     except duckdb.Error as error:
         done.put(str(error))
 
@@ -124,7 +123,7 @@ def test_a_fork_inside_a_block_closes_the_parked_connection_first(store, monkeyp
         assert done.get(timeout=60) == 1
         child.join(60)
         with store.connect() as again:  # and the parent opens it again
-            assert again.execute("SELECT count(*) FROM magpie_warehouse").fetchone()[0] == 1
+            assert again.execute(MARKERS).fetchone()[0] == 1
 
 
 

@@ -100,14 +100,14 @@ class Warehouse:
                 "partition) first, or set MAGPIE_WAREHOUSE to the file you mean."
             )
         with PROCESS_LOCK:
-            connection, read_only = parking.take(self.path, read_only) or (self._open(read_only), read_only)
+            connection, opened_read_only = parking.take(self.path, read_only) or (self._open(read_only), read_only)
             served = False
             try:
                 with self._failures_named():
                     yield connection
                 served = True
             finally:
-                if not (served and reusable and parking.park(self.path, connection, read_only)):
+                if not (served and reusable and parking.park(self.path, connection, opened_read_only)):
                     with self._failures_named():
                         connection.close()  # the checkpoint on close writes the file too
 
