@@ -99,6 +99,7 @@ def finished(tmp_path, backend) -> Project:
     return finish(Project(tmp_path, backend))
 
 
+@FILE_ONLY
 def test_a_rerun_whose_server_is_down_changes_nothing(finished):
     before = finished.snapshot()
     assert before["tables"]["curated_rows"] and before["exports"]["2026-11-20/sharegpt.jsonl"]

@@ -11,6 +11,7 @@ from magpie_dagster.domain.completion import CompletionRequest, EngineError, Sam
 from magpie_dagster.domain.costs.metering import MeteredEngine
 from magpie_dagster.domain.engine_config import Price
 from magpie_dagster.engines.fake import FakeEngine
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -137,6 +138,7 @@ def test_the_costs_view_answers_cost_per_curated_row_by_model_in_one_query(proje
     )  # beta's own engine is free; only the judge's GPU time costs
 
 
+@FILE_ONLY
 def test_plan_projects_a_backfill_from_the_measured_rate_and_names_models_never_run(project, monkeypatch, capsys):
     from magpie_dagster.cli.main import main
 

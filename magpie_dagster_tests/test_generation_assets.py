@@ -7,6 +7,7 @@ import datetime as dt
 import dagster as dg
 
 from magpie_dagster.cli.runner import failure_cause
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -57,6 +58,7 @@ def test_both_assets_fill_their_tables(project):
     assert system_prompts == {"math", "default"}
 
 
+@FILE_ONLY
 def test_materialisation_metadata(project):
     result = project.materialise("alpha")
     [instructions_event] = [
@@ -83,6 +85,7 @@ def test_rerun_replaces_only_its_partition(project):
     assert project.query("SELECT count(*) FROM responses WHERE model = 'alpha'") == [(12,)]
 
 
+@FILE_ONLY
 def test_a_template_that_echoes_fails_its_probe_before_anything_is_stored(project):
     result = project.materialise("alpha", FakeEngineResource(script="echo_every_third"), raise_on_error=False)
     assert not result.success
@@ -98,6 +101,7 @@ def test_a_template_that_echoes_fails_its_probe_before_anything_is_stored(projec
     assert sum(event.event_type_value == "STEP_UP_FOR_RETRY" for event in result.all_events) == 0
 
 
+@FILE_ONLY
 def test_unusable_instructions_are_kept_with_a_reason_and_not_answered(project):
     project.catalogue.write_text(
         project.catalogue.read_text().replace("    turns: 2\n", "    turns: 2\n    probe: {enabled: false}\n")
@@ -119,6 +123,7 @@ def test_unusable_instructions_are_kept_with_a_reason_and_not_answered(project):
     assert metadata["drop_reasons"].value == {"template_echo": reasons["template_echo"]}
 
 
+@FILE_ONLY
 def test_unreachable_engine_fails_naming_the_partition_and_keeps_old_rows(project):
     project.materialise("alpha")
     result = project.materialise("alpha", FakeEngineResource(unreachable=True), raise_on_error=False)
@@ -129,6 +134,7 @@ def test_unreachable_engine_fails_naming_the_partition_and_keeps_old_rows(projec
     assert project.query("SELECT count(*) FROM instructions WHERE model = 'alpha'") == [(12,)]
 
 
+@FILE_ONLY
 def test_a_fault_inside_the_probe_stores_nothing_and_the_next_run_probes_again(project):
     failed = project.materialise("alpha", FakeEngineResource(fail_after_requests=2), raise_on_error=False)
     assert not failed.success

@@ -45,6 +45,7 @@ def run_night(project, script="repetitive", nights=(NIGHT,), engines=None):
     return results
 
 
+@FILE_ONLY
 def test_dedup_groups_duplicates_across_models_with_the_first_row_winning(project):
     assert all(result.success for result in run_night(project))
     rows = project.query(
@@ -102,6 +103,7 @@ def test_exports_load_with_datasets_and_polars(project):
     assert (directory / "distributions.png").stat().st_size > 1000
 
 
+@FILE_ONLY
 def test_a_later_night_with_the_same_questions_is_all_duplicates_of_the_first(project):
     later = NIGHT + dt.timedelta(days=1)
     assert all(result.success for result in run_night(project, nights=(later, NIGHT)))  # backfill the earlier night

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from magpie_dagster.domain.catalogue import CatalogueError, load_catalogue
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 27)
@@ -52,6 +53,7 @@ def _answers(project) -> list[tuple]:
     )
 
 
+@FILE_ONLY
 def test_each_responder_answers_every_instruction_as_its_own_row(project, tmp_path):
     assert project.materialise("alpha", ENGINES).success
     usable = project.query("SELECT count(*) FROM instructions WHERE model = 'alpha' AND drop_reason IS NULL")[0][0]

@@ -10,6 +10,7 @@ from magpie_dagster.defs.assets.generation import fresh_run_config
 from magpie_dagster.domain.tagging.labels import DIFFICULTY, INPUT_QUALITY, TASK_CATEGORIES
 from magpie_dagster.domain.tagging.prompts import PROMPTS
 from magpie_dagster.domain.tagging.tags import prompt_versions_of
+from magpie_dagster_tests.backends import FILE_ONLY
 from magpie_dagster_tests.fakes import FakeEngineResource
 
 NIGHT = dt.date(2026, 11, 20)
@@ -78,6 +79,7 @@ def test_a_rerun_reuses_judgements_and_a_new_prompt_version_rejudges_only_its_ta
     assert ("difficulty", PROMPTS["difficulty"].version, kept) in versions
 
 
+@FILE_ONLY
 def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer(project):
     result = run(project, FakeEngineResource(judge_script="garbage_for_odd_seeds"))
     assert result.success
@@ -89,6 +91,7 @@ def test_garbage_answers_are_retried_then_stored_as_failures_with_the_raw_answer
         assert raw_answer == "I would say it is fine." and "no JSON object" in error and attempts == 2
 
 
+@FILE_ONLY
 def test_a_judge_that_always_fails_fails_the_check_not_the_run(project):
     result = run(project, FakeEngineResource(judge_script="always_garbage"))
     assert result.success
@@ -115,6 +118,7 @@ def test_regenerated_instructions_drop_their_stale_judgements(project):
     assert stale == 0
 
 
+@FILE_ONLY
 def test_a_judge_that_gives_every_row_the_same_label_is_flagged_as_a_warning(project):
     catalogue = project.catalogue.read_text()
     project.catalogue.write_text(catalogue.replace("instructions_per_batch: 8", "instructions_per_batch: 24"))
