@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.backends import Backend, file_backend, lake_backend
 from magpie_dagster_tests.cores import pin_xdist_worker
 from magpie_dagster_tests.postgres import Postgres, postgres_server
@@ -73,6 +74,14 @@ def postgres() -> Iterator[Postgres]:
     """A real PostgreSQL on a loopback port for the whole session; tests create their own databases in it."""
     with postgres_server("magpie") as server:
         yield server
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    """An empty DuckDB file with the warehouse's schema."""
+    store = Warehouse(tmp_path / "magpie.duckdb")
+    store.ensure_schema()
+    return store
 
 
 @pytest.fixture(params=["file", "lake"])

@@ -45,13 +45,6 @@ def instruction(conversation_id: str, model: str = "m1", partition_date: dt.date
     return row | overrides
 
 
-@pytest.fixture
-def warehouse(tmp_path) -> Warehouse:
-    store = Warehouse(tmp_path / "magpie.duckdb")
-    store.ensure_schema()
-    return store
-
-
 def test_schema_has_the_released_dataset_field_names(warehouse):
     with warehouse.connect(read_only=True) as connection:
         instruction_columns = {row[0] for row in connection.execute(f"DESCRIBE {INSTRUCTIONS}").fetchall()}

@@ -12,7 +12,6 @@ import pytest
 
 from magpie_dagster.storage import parking
 from magpie_dagster.storage.read_copy import publish_read_copy
-from magpie_dagster.storage.warehouse import Warehouse
 from magpie_dagster_tests.test_warehouse import count
 
 MARKERS = "SELECT count(*) FROM magpie_warehouse"
@@ -46,57 +45,50 @@ except duckdb.IOException as error:
 """
 
 
-@pytest.fixture
-def store(tmp_path) -> Warehouse:
-    warehouse = Warehouse(tmp_path / "magpie.duckdb")
-    warehouse.ensure_schema()
-    return warehouse
-
-
-def test_calls_in_a_block_share_one_connection_and_nothing_holds_the_file_after_it(store):
-    with store.kept_open():
-        with store.connect() as first:
+def test_calls_in_a_block_share_one_connection_and_nothing_holds_the_file_after_it(warehouse):
+    with warehouse.kept_open():
+        with warehouse.connect() as first:
             pass
-        with store.connect(read_only=True) as second:  # a read-write connection serves reads too
+        with warehouse.connect(read_only=True) as second:  # a read-write connection serves reads too
             pass
-        with store.transaction() as third:
+        with warehouse.transaction() as third:
             third.execute(ADD_MARKER)
         assert second is first and third is first
-    with duckdb.connect(str(store.path), read_only=True) as reader:  # another configuration: refused if held
+    with duckdb.connect(str(warehouse.path), read_only=True) as reader:  # another configuration: refused if held
         assert reader.execute(MARKERS).fetchone()[0] == 2
-    with store.connect() as outside, store.connect() as another_outside:
+    with warehouse.connect() as outside, warehouse.connect() as another_outside:
         assert another_outside is not outside
 
 
-def test_a_read_only_connection_parked_in_a_block_gives_way_to_a_write(store):
-    with store.kept_open():
-        with store.connect(read_only=True) as reader:
+def test_a_read_only_connection_parked_in_a_block_gives_way_to_a_write(warehouse):
+    with warehouse.kept_open():
+        with warehouse.connect(read_only=True) as reader:
             pass
-        with store.transaction() as writer:
+        with warehouse.transaction() as writer:
             writer.execute(ADD_MARKER)
         assert writer is not reader
-    assert count(store, MARKERS) == 2
+    assert count(warehouse, MARKERS) == 2
 
 
-def test_a_connection_whose_call_failed_is_not_reused(store):
-    with store.kept_open():
-        with pytest.raises(duckdb.CatalogException), store.connect() as failed:
+def test_a_connection_whose_call_failed_is_not_reused(warehouse):
+    with warehouse.kept_open():
+        with pytest.raises(duckdb.CatalogException), warehouse.connect() as failed:
             failed.execute("SELECT * FROM no_such_table")
-        with store.connect() as fresh:
+        with warehouse.connect() as fresh:
             assert fresh is not failed
             assert fresh.execute(MARKERS).fetchone()[0] == 1
 
 
-def test_another_process_writes_while_the_block_pauses(store):
+def test_another_process_writes_while_the_block_pauses(warehouse):
     """The block stays open the whole time: only the watcher closing the idle connection lets the other in."""
-    with store.kept_open():
-        with store.transaction() as connection:
+    with warehouse.kept_open():
+        with warehouse.transaction() as connection:
             connection.execute(ADD_MARKER)
         other = subprocess.run(
-            [sys.executable, "-c", OTHER_WRITER, str(store.path)], capture_output=True, text=True, timeout=120
+            [sys.executable, "-c", OTHER_WRITER, str(warehouse.path)], capture_output=True, text=True, timeout=120
         )
         assert other.returncode == 0, other.stderr[-2000:]
-        with store.connect() as connection:  # and this process takes the file back
+        with warehouse.connect() as connection:  # and this process takes the file back
             assert connection.execute(MARKERS).fetchone()[0] == 3
     assert float(other.stdout) < 10
 
@@ -111,30 +103,30 @@ def _read_in_child(path: str, done: multiprocessing.Queue) -> None:
         done.put(str(error))
 
 
-def test_a_fork_inside_a_block_closes_the_parked_connection_first(store, monkeypatch):
+def test_a_fork_inside_a_block_closes_the_parked_connection_first(warehouse, monkeypatch):
     monkeypatch.setattr(parking, "LINGER_S", 60.0)  # only the fork hook can free the file within the test
     fork = multiprocessing.get_context("fork")
     done = fork.Queue()
-    with store.kept_open():
-        with store.connect() as connection:
+    with warehouse.kept_open():
+        with warehouse.connect() as connection:
             connection.execute("SELECT 1")
-        child = fork.Process(target=_read_in_child, args=(str(store.path), done))
+        child = fork.Process(target=_read_in_child, args=(str(warehouse.path), done))
         child.start()
         assert done.get(timeout=60) == 1
         child.join(60)
-        with store.connect() as again:  # and the parent opens it again
+        with warehouse.connect() as again:  # and the parent opens it again
             assert again.execute(MARKERS).fetchone()[0] == 1
 
 
 
-def test_a_connection_whose_file_was_copied_is_not_reused(store):
+def test_a_connection_whose_file_was_copied_is_not_reused(warehouse):
     """Copying the file for the read copy opens and closes it, which drops this process's lock on it (POSIX
     record locks): a connection reused after that would let another process open the file beside it."""
-    with store.kept_open():
-        assert publish_read_copy(store) == store.read_copy_path
-        with store.connect() as holding:
+    with warehouse.kept_open():
+        assert publish_read_copy(warehouse) == warehouse.read_copy_path
+        with warehouse.connect() as holding:
             holding.execute("SELECT 1")
             other = subprocess.run(
-                [sys.executable, "-c", OTHER_OPENER, str(store.path)], capture_output=True, text=True, timeout=120
+                [sys.executable, "-c", OTHER_OPENER, str(warehouse.path)], capture_output=True, text=True, timeout=120
             )
     assert "Could not set lock" in other.stdout, other.stdout + other.stderr[-2000:]
