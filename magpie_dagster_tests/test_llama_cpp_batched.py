@@ -43,9 +43,9 @@ def test_shared_prefix_keeps_one_token_of_each_prompt_and_sizes_the_cache():
     assert shared_prefix(jobs) == (1, 2)  # the third prompt keeps its last token for its first sample
     assert shared_prefix([_job([5, 6])]) == (5,)
     assert shared_prefix([]) == ()
-    # prefix 2 + own parts (2 + 10, 3 + 10, 1 + 10): the two largest when two run at once
-    assert cells_needed(jobs, max_sequences=2, prefix_length=2) == 2 + 13 + 12
-    assert cells_needed(jobs, max_sequences=8, prefix_length=2) == 2 + 13 + 12 + 11
+    # a stream holds the prefix (2) and the longest own part (2 + 10, 3 + 10, 1 + 10)
+    assert cells_needed(jobs, prefix_length=2) == 2 + 13
+    assert cells_needed([], prefix_length=0) == 0
 
 
 @pytest.fixture(scope="module")
@@ -266,29 +266,28 @@ def test_every_draw_sees_each_token_with_its_own_logit(engines):
 
 
 def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
-    """Streamed, a finished sequence's slot takes the next job at once: steps with a free slot come only after the
-    last job started (at most its max_tokens of them). Run a chunk at a time, every chunk waits for its longest
-    sequence with slots idle. (The engine decodes a chunk per call: see LlamaCppEngine for why.)"""
+    """The engine's stream: a finished sequence's slot takes the next request at once, across the caller's commit
+    batches, so steps with a free slot come only after the last request started (at most its max_tokens of them).
+    Called a batch at a time, every call waits for its longest sequence with slots idle."""
     _, batched = engines
-    caps = [2, 4, 6, 8]  # each chunk of four holds sequences of different lengths, whatever is sampled
-    jobs = [
-        batched._completion_job(
-            CompletionRequest(
-                PRE_QUERY + OPENINGS[seed % len(OPENINGS)],
-                SamplingParams(temperature=1.0, max_tokens=caps[seed % 4], stop=("<|im_end|>",)),
-                seed,
-            )
+    caps = [2, 4, 6, 8]  # each batch of four holds sequences of different lengths, whatever is sampled
+    requests = [
+        CompletionRequest(
+            PRE_QUERY + OPENINGS[seed % len(OPENINGS)],
+            SamplingParams(temperature=1.0, max_tokens=caps[seed % 4], stop=("<|im_end|>",)),
+            seed,
         )
         for seed in range(20)
     ]
-    decoder = batched._batched_decoder(jobs)
+    decoder = batched._batched_decoder([batched._completion_job(request) for request in requests])
     before = decoder.underfull_steps
-    streamed = list(decoder.stream(jobs))
+    streamed = list(batched.complete_stream(requests, 4))
     after_stream = decoder.underfull_steps
-    for start in range(0, len(jobs), 4):
-        decoder.run(jobs[start : start + 4])
-    chunk_tails, stream_tail = decoder.underfull_steps - after_stream, after_stream - before
+    for start in range(0, len(requests), 4):
+        batched.complete(requests[start : start + 4])
+    assert batched._decoder is decoder  # both ran on the one context
+    batch_tails, stream_tail = decoder.underfull_steps - after_stream, after_stream - before
     assert sorted(index for index, _ in streamed) == list(range(20))
-    assert all(result.completion_tokens <= jobs[index].sampling.max_tokens for index, result in streamed)
+    assert all(completion.completion_tokens <= requests[index].sampling.max_tokens for index, completion in streamed)
     assert stream_tail <= max(caps)
-    assert chunk_tails > stream_tail
+    assert batch_tails > stream_tail

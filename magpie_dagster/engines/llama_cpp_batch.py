@@ -6,8 +6,13 @@ gets a KV-cache sequence id on a context of its own (over the already loaded mod
 weights), its own sampler chain (seed, temperature, top_p, grammar for JSON schemas), its stop strings and
 max_tokens; a finished sequence frees its cells and a waiting request takes its place.
 
+Each sequence has a KV stream of its own (`kv_unified` off), so a step's attention reads each sequence's own cells:
+in one unified cache every token attends over the span of all sequences' cells, which grows with a partition's
+length (a step of 16 cost 104 ms over 256 cells, 230 ms over 6,400; 100 ms either way with own streams,
+docs/performance.md). A step's tokens go in stream order: out of order, llama.cpp's per-stream path ran 1.5x slower.
+
 The prompt prefix that all requests of a call share (Magpie's pre-query template; a judge's system turn and rubric)
-is evaluated once, into a sequence of its own, and copied to each request's sequence: a copy shares the cells.
+is evaluated once, into a sequence of its own, and copied to each request's stream.
 Tokens are chosen as llama-cpp-python's own path chooses them (`llama_cpp_sampling.py`), so both paths sample alike.
 A call's requests may be streamed (`stream`): results come as sequences finish, and the slots stay full until the
 last request has started.
@@ -26,6 +31,8 @@ from llama_cpp._utils import suppress_stdout_stderr
 from magpie_dagster.domain.completion import EngineError, SamplingParams
 from magpie_dagster.engines.llama_cpp_sampling import TokenSampler
 from magpie_dagster.engines.prefix_states import PrefixStates
+
+STREAM_PADDING = 256  # llama.cpp rounds a stream's cells up to this
 
 
 @dataclass(frozen=True)
@@ -57,19 +64,23 @@ class _Sequence:
     position: int
     last_token: int = -1
     generated: list[int] = field(default_factory=list)
+    pieces: bytearray = field(default_factory=bytearray)
+    """The generated tokens' text as bytes, a piece appended per token (detokenising all of it each step was
+    quadratic in Python)."""
     text: str | None = None  # set when a stop string cut it
     finish_reason: str = "stop"
 
 
 class BatchedDecoder:
-    """A decoding context for up to `max_sequences` sequences over a loaded `llama_cpp.Llama` model."""
+    """A decoding context for up to `max_sequences` sequences of up to `sequence_cells` tokens each (shared prefix,
+    own prompt and output) over a loaded `llama_cpp.Llama` model."""
 
     def __init__(
         self,
         llama: llama_cpp.Llama,
         *,
         max_sequences: int,
-        n_ctx: int,
+        sequence_cells: int,
         n_threads: int | None,
         prefix_states: PrefixStates | None = None,
     ) -> None:
@@ -81,22 +92,27 @@ class BatchedDecoder:
         self._prefix_seq = max_sequences  # the shared prefix lives in a sequence of its own
         # The high-level context's parameters (attention kernels, KV types, threads), so both paths compute alike.
         params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
-        params.n_ctx = n_ctx
-        params.n_batch = min(n_ctx, 2048)
-        params.n_ubatch = min(n_ctx, 512)
+        # llama.cpp gives each stream n_ctx / n_seq_max cells, rounded up to 256.
+        self._sequence_cells = -(-sequence_cells // STREAM_PADDING) * STREAM_PADDING
         params.n_seq_max = max_sequences + 1
-        params.kv_unified = True
+        params.n_ctx = self._sequence_cells * params.n_seq_max
+        params.n_batch = min(self._sequence_cells, 2048)
+        params.n_ubatch = min(self._sequence_cells, 512)
+        params.kv_unified = False
         if n_threads:
             params.n_threads = n_threads
             params.n_threads_batch = n_threads
-        # llama.cpp warns that the unified cache exceeds the training context; no sequence does (checked per call).
         with suppress_stdout_stderr(disable=llama.verbose):
             self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
-            raise EngineError(f"llama.cpp could not create a batched context of {n_ctx} tokens")
-        self._n_ctx = n_ctx
+            raise EngineError(
+                f"llama.cpp could not create a batched context of {params.n_seq_max} streams of "
+                f"{self._sequence_cells} tokens"
+            )
         self._n_batch = params.n_batch
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._piece_buffer = ctypes.create_string_buffer(64)
+        self._bos = llama_cpp.llama_vocab_bos(self._vocab)
         self._prefix_states = prefix_states if prefix_states is not None else PrefixStates()
         # Decoding steps run with a free slot: streamed, these are the stream's one tail.
         self.underfull_steps = 0
@@ -137,6 +153,7 @@ class BatchedDecoder:
                         yield index, self._finish(sequence, memory, free_ids)
                 if not active:
                     continue
+                active.sort(key=lambda sequence: sequence.seq_id)  # the step's tokens in stream order
                 self._step(active)
                 still_active, done = [], []
                 for batch_index, sequence in enumerate(active):
@@ -170,17 +187,16 @@ class BatchedDecoder:
             self._prefix_states.put(prefix, bytes(buffer))
 
     def _check_fits(self, jobs: Sequence[DecodeJob], prefix_length: int) -> None:
-        needed = cells_needed(jobs, self._max_sequences, prefix_length)
-        if needed > self._n_ctx:
+        needed = cells_needed(jobs, prefix_length)
+        if needed > self._sequence_cells:
             raise EngineError(
-                f"llama.cpp batched decoding needs {needed} KV cells for {min(len(jobs), self._max_sequences)} "
-                f"parallel sequences but the context has {self._n_ctx}: raise the entry's n_ctx, or lower "
-                "parallel_sequences or max_tokens"
+                f"llama.cpp batched decoding needs {needed} KV cells for its longest sequence but each stream has "
+                f"{self._sequence_cells}: raise the entry's n_ctx, or lower max_tokens"
             )
 
     def _start(self, index: int, job: DecodeJob, seq_id: int, prefix: tuple[int, ...], memory) -> _Sequence:
-        if prefix:
-            llama_cpp.llama_memory_seq_cp(memory, self._prefix_seq, seq_id, 0, len(prefix))
+        if prefix:  # between streams llama.cpp copies whole streams: the prefix's stream holds just the prefix
+            llama_cpp.llama_memory_seq_cp(memory, self._prefix_seq, seq_id, -1, -1)
         own = job.prompt_tokens[len(prefix) :]
         self._prefill(seq_id, own, len(prefix), want_logits=True)
         return _Sequence(
@@ -237,6 +253,7 @@ class BatchedDecoder:
             sequence.finish_reason = "stop"
             return True
         sequence.generated.append(token)
+        sequence.pieces += self._piece(token)
         sequence.last_token = token
         stops = [stop for stop in sequence.job.sampling.stop if stop]
         if stops:
@@ -263,9 +280,20 @@ class BatchedDecoder:
             tokens=tuple(sequence.generated),
         )
 
+    def _piece(self, token: int) -> bytes:
+        """A token's text as llama-cpp-python's `detokenize` writes it (special tokens as nothing)."""
+        size = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buffer, len(self._piece_buffer), 0, False)
+        if size < 0:  # the buffer is too small: llama.cpp says how large it must be
+            self._piece_buffer = ctypes.create_string_buffer(-size)
+            return self._piece(token)
+        return self._piece_buffer.raw[:size]
+
     def _text(self, sequence: _Sequence) -> str:
-        # Detokenised as a whole, as llama-cpp-python does: a multi-byte character may span tokens.
-        return self._llama.detokenize(sequence.generated).decode("utf-8", errors="ignore")
+        # Decoded as a whole, as llama-cpp-python does: a multi-byte character may span tokens.
+        pieces = sequence.pieces
+        if sequence.generated[:1] == [self._bos] and pieces[:1] == b" ":
+            pieces = pieces[1:]  # llama-cpp-python's `detokenize` drops the space after a leading BOS
+        return pieces.decode("utf-8", errors="ignore")
 
 
 def _free_samplers(sequence: _Sequence) -> None:
@@ -274,10 +302,10 @@ def _free_samplers(sequence: _Sequence) -> None:
         llama_cpp.llama_sampler_free(sequence.grammar)
 
 
-def cells_needed(jobs: Sequence[DecodeJob], max_sequences: int, prefix_length: int) -> int:
-    """KV cells for the shared prefix plus the largest `max_sequences` jobs' own tokens (prompt rest + output)."""
-    own = sorted((len(job.prompt_tokens) - prefix_length + job.sampling.max_tokens for job in jobs), reverse=True)
-    return prefix_length + sum(own[:max_sequences])
+def cells_needed(jobs: Sequence[DecodeJob], prefix_length: int) -> int:
+    """KV cells of a stream: the shared prefix plus the longest job's own tokens (prompt rest + output)."""
+    own = (len(job.prompt_tokens) - prefix_length + job.sampling.max_tokens for job in jobs)
+    return prefix_length + max(own, default=0)
 
 
 def shared_prefix(jobs: Sequence[DecodeJob]) -> tuple[int, ...]:
