@@ -13,12 +13,8 @@ from magpie_dagster.domain.completion import ChatRequest, CompletionRequest, Eng
 from magpie_dagster.domain.tagging.prompts import PROMPTS
 from magpie_dagster.domain.tagging.tags import TAGS
 from magpie_dagster.engines.llama_cpp import LlamaCppEngine
-from magpie_dagster.engines.llama_cpp_batch import (
-    BatchedDecoder,
-    DecodeJob,
-    cells_needed,
-    shared_prefix,
-)
+from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder
+from magpie_dagster.engines.llama_cpp_jobs import DecodeJob, cells_needed, shared_prefix
 from magpie_dagster.engines.llama_cpp_sampling import GRAMMAR_SHORTLIST
 from magpie_dagster.engines.packaged_model import PACKAGED_SMOLLM2
 

@@ -31,8 +31,9 @@ from magpie_dagster.domain.completion import (
     ModelChatTemplate,
 )
 from magpie_dagster.engines.bos import strip_duplicate_bos
-from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder, DecodeJob, cells_needed, shared_prefix
+from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder
 from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama, thread_count
+from magpie_dagster.engines.llama_cpp_jobs import DecodeJob, cells_needed, shared_prefix
 from magpie_dagster.engines.packaged_model import resolve_model_path
 from magpie_dagster.engines.prefix_states import PrefixStates
 

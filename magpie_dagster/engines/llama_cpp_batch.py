@@ -28,30 +28,12 @@ from dataclasses import dataclass, field
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
 
-from magpie_dagster.domain.completion import EngineError, SamplingParams
+from magpie_dagster.domain.completion import EngineError
+from magpie_dagster.engines.llama_cpp_jobs import DecodeJob, DecodeResult, cells_needed, shared_prefix
 from magpie_dagster.engines.llama_cpp_sampling import TokenSampler
 from magpie_dagster.engines.prefix_states import PrefixStates
 
 STREAM_PADDING = 256  # llama.cpp rounds a stream's cells up to this
-
-
-@dataclass(frozen=True)
-class DecodeJob:
-    prompt_tokens: tuple[int, ...]
-    sampling: SamplingParams
-    seed: int
-    grammar: str | None = None
-    """A GBNF grammar (root rule `root`) every sampled token must follow."""
-
-
-@dataclass(frozen=True)
-class DecodeResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" or "length"
-    tokens: tuple[int, ...] = ()
-    """The sampled tokens, end-of-generation excluded."""
 
 
 @dataclass
@@ -300,24 +282,3 @@ def _free_samplers(sequence: _Sequence) -> None:
     llama_cpp.llama_sampler_free(sequence.sampler)
     if sequence.grammar is not None:
         llama_cpp.llama_sampler_free(sequence.grammar)
-
-
-def cells_needed(jobs: Sequence[DecodeJob], prefix_length: int) -> int:
-    """KV cells of a stream: the shared prefix plus the longest job's own tokens (prompt rest + output)."""
-    own = (len(job.prompt_tokens) - prefix_length + job.sampling.max_tokens for job in jobs)
-    return prefix_length + max(own, default=0)
-
-
-def shared_prefix(jobs: Sequence[DecodeJob]) -> tuple[int, ...]:
-    """The prompt tokens every job starts with, less one: each prompt's last token gives its first sample."""
-    if not jobs:
-        return ()
-    prompts = [job.prompt_tokens for job in jobs]
-    first = prompts[0]
-    length = min(len(prompt) for prompt in prompts) - 1
-    for prompt in prompts[1:]:
-        same = 0
-        while same < length and prompt[same] == first[same]:
-            same += 1
-        length = same
-    return tuple(first[: max(length, 0)])
