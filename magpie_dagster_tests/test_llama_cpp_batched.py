@@ -287,3 +287,4 @@ def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
     assert all(completion.completion_tokens <= requests[index].sampling.max_tokens for index, completion in streamed)
     assert stream_tail <= max(caps)
     assert batch_tails > stream_tail
+    assert list(batched.complete_stream([], 4)) == [] and batched.complete([]) == []

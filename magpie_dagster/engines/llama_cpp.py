@@ -163,6 +163,8 @@ class LlamaCppEngine(GenerationEngine):
         return [finished[index] for index in range(len(jobs))]
 
     def _stream_batched(self, jobs: Sequence[DecodeJob]) -> Iterator[tuple[int, Completion]]:
+        if not jobs:
+            return
         for job in jobs:
             if len(job.prompt_tokens) + job.sampling.max_tokens > self._n_ctx:
                 raise EngineError(

@@ -75,7 +75,7 @@ class BatchedDecoder:
         # The high-level context's parameters (attention kernels, KV types, threads), so both paths compute alike.
         params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
         # llama.cpp gives each stream n_ctx / n_seq_max cells, rounded up to 256.
-        self._sequence_cells = -(-sequence_cells // STREAM_PADDING) * STREAM_PADDING
+        self._sequence_cells = max(-(-sequence_cells // STREAM_PADDING), 1) * STREAM_PADDING
         params.n_seq_max = max_sequences + 1
         params.n_ctx = self._sequence_cells * params.n_seq_max
         params.n_batch = min(self._sequence_cells, 2048)
