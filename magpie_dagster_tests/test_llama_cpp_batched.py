@@ -39,9 +39,12 @@ def test_shared_prefix_keeps_one_token_of_each_prompt_and_sizes_the_cache():
     assert shared_prefix(jobs) == (1, 2)  # the third prompt keeps its last token for its first sample
     assert shared_prefix([_job([5, 6])]) == (5,)
     assert shared_prefix([]) == ()
-    # a stream holds the prefix (2) and the longest own part (2 + 10, 3 + 10, 1 + 10)
-    assert cells_needed(jobs, prefix_length=2) == 2 + 13
-    assert cells_needed([], prefix_length=0) == 0
+    # prefix 2 + own parts (2 + 10, 3 + 10, 1 + 10): a stream of its own holds the longest, a unified cache the
+    # longest that run at once
+    assert cells_needed(jobs, prefix_length=2, sequences=1) == 2 + 13
+    assert cells_needed(jobs, prefix_length=2, sequences=2) == 2 + 13 + 12
+    assert cells_needed(jobs, prefix_length=2, sequences=8) == 2 + 13 + 12 + 11
+    assert cells_needed([], prefix_length=0, sequences=1) == 0
 
 
 @pytest.fixture(scope="module")
@@ -235,6 +238,7 @@ def test_a_restored_prefix_gives_the_texts_a_fresh_engine_gives(engines, monkeyp
 
     monkeypatch.setattr(BatchedDecoder, "_prefill", counting)
     first = [judge(batched, "difficulty"), judge(batched, "quality")]
+    assert batched._decoder.unified  # the rubric is kept once, not copied per sequence
     evaluated_first = len(evaluated)
     again = [judge(batched, "difficulty"), judge(batched, "quality")]
     assert len(evaluated) == evaluated_first, "the second call of each prompt evaluated its prefix again"
@@ -281,7 +285,7 @@ def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
     after_stream = decoder.underfull_steps
     for start in range(0, len(requests), 4):
         batched.complete(requests[start : start + 4])
-    assert batched._decoder is decoder  # both ran on the one context
+    assert batched._decoder is decoder and not decoder.unified  # both ran on one context of per-sequence streams
     batch_tails, stream_tail = decoder.underfull_steps - after_stream, after_stream - before
     assert sorted(index for index, _ in streamed) == list(range(20))
     assert all(completion.completion_tokens <= requests[index].sampling.max_tokens for index, completion in streamed)

@@ -33,7 +33,7 @@ from magpie_dagster.domain.completion import (
 from magpie_dagster.engines.bos import strip_duplicate_bos
 from magpie_dagster.engines.llama_cpp_batch import BatchedDecoder
 from magpie_dagster.engines.llama_cpp_cpu import ExtraBuffers, load_llama, thread_count
-from magpie_dagster.engines.llama_cpp_jobs import DecodeJob, cells_needed, shared_prefix
+from magpie_dagster.engines.llama_cpp_jobs import DecodeJob, cells_needed, holds_prefix_once, shared_prefix
 from magpie_dagster.engines.packaged_model import resolve_model_path
 from magpie_dagster.engines.prefix_states import PrefixStates
 
@@ -73,7 +73,6 @@ class LlamaCppEngine(GenerationEngine):
         self._n_threads = n_threads
         self._parallel_sequences = parallel_sequences
         self._decoder: BatchedDecoder | None = None
-        self._decoder_cells = 0
         self._prefix_states = PrefixStates()
         self._chat_formatter: Jinja2ChatFormatter | None = None
 
@@ -175,16 +174,18 @@ class LlamaCppEngine(GenerationEngine):
             yield index, Completion(result.text, result.prompt_tokens, result.completion_tokens, result.finish_reason)
 
     def _batched_decoder(self, jobs: Sequence[DecodeJob]) -> BatchedDecoder:
-        """A context whose streams just fit these jobs' longest sequence, grown (never shrunk) as calls need."""
-        cells = cells_needed(jobs, len(shared_prefix(jobs)))
-        if self._decoder is None or cells > self._decoder_cells:
+        """A context that fits these jobs, grown (never shrunk) as calls need; made anew when the KV layout changes."""
+        prefix_length = len(shared_prefix(jobs))
+        unified = holds_prefix_once(prefix_length)
+        cells = cells_needed(jobs, prefix_length, self._parallel_sequences if unified else 1)
+        if self._decoder is None or self._decoder.unified != unified or cells > self._decoder.cells:
             if self._decoder is not None:
                 self._decoder.close()
-            self._decoder_cells = cells
             self._decoder = BatchedDecoder(
                 self._llama,
                 max_sequences=self._parallel_sequences,
-                sequence_cells=cells,
+                cells=cells,
+                unified=unified,
                 n_threads=self._n_threads,
                 prefix_states=self._prefix_states,
             )

@@ -12,7 +12,8 @@ length (a step of 16 cost 104 ms over 256 cells, 230 ms over 6,400; 100 ms eithe
 docs/performance.md). A step's tokens go in stream order: out of order, llama.cpp's per-stream path ran 1.5x slower.
 
 The prompt prefix that all requests of a call share (Magpie's pre-query template; a judge's system turn and rubric)
-is evaluated once, into a sequence of its own, and copied to each request's stream.
+is evaluated once, into a sequence of its own, and copied to each request's sequence. A long one (a judge's) is
+kept once in a unified cache instead, where a copy shares its cells (`llama_cpp_jobs.holds_prefix_once`).
 Tokens are chosen as llama-cpp-python's own path chooses them (`llama_cpp_sampling.py`), so both paths sample alike.
 A call's requests may be streamed (`stream`): results come as sequences finish, and the slots stay full until the
 last request has started.
@@ -54,15 +55,16 @@ class _Sequence:
 
 
 class BatchedDecoder:
-    """A decoding context for up to `max_sequences` sequences of up to `sequence_cells` tokens each (shared prefix,
-    own prompt and output) over a loaded `llama_cpp.Llama` model."""
+    """A decoding context for up to `max_sequences` sequences over a loaded `llama_cpp.Llama` model: `cells` KV cells
+    for each sequence's own stream (shared prefix, own prompt and output), or for all of them when `unified`."""
 
     def __init__(
         self,
         llama: llama_cpp.Llama,
         *,
         max_sequences: int,
-        sequence_cells: int,
+        cells: int,
+        unified: bool,
         n_threads: int | None,
         prefix_states: PrefixStates | None = None,
     ) -> None:
@@ -75,22 +77,20 @@ class BatchedDecoder:
         # The high-level context's parameters (attention kernels, KV types, threads), so both paths compute alike.
         params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
         # llama.cpp gives each stream n_ctx / n_seq_max cells, rounded up to 256.
-        self._sequence_cells = max(-(-sequence_cells // STREAM_PADDING), 1) * STREAM_PADDING
+        self.cells = max(-(-cells // STREAM_PADDING), 1) * STREAM_PADDING
+        self.unified = unified
         params.n_seq_max = max_sequences + 1
-        params.n_ctx = self._sequence_cells * params.n_seq_max
-        params.n_batch = min(self._sequence_cells, 2048)
-        params.n_ubatch = min(self._sequence_cells, 512)
-        params.kv_unified = False
+        params.n_ctx = self.cells if unified else self.cells * params.n_seq_max
+        params.n_batch = min(self.cells, 2048)
+        params.n_ubatch = min(self.cells, 512)
+        params.kv_unified = unified
         if n_threads:
             params.n_threads = n_threads
             params.n_threads_batch = n_threads
         with suppress_stdout_stderr(disable=llama.verbose):
             self._ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not self._ctx:
-            raise EngineError(
-                f"llama.cpp could not create a batched context of {params.n_seq_max} streams of "
-                f"{self._sequence_cells} tokens"
-            )
+            raise EngineError(f"llama.cpp could not create a batched context of {params.n_ctx} tokens")
         self._n_batch = params.n_batch
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._piece_buffer = ctypes.create_string_buffer(64)
@@ -169,16 +169,17 @@ class BatchedDecoder:
             self._prefix_states.put(prefix, bytes(buffer))
 
     def _check_fits(self, jobs: Sequence[DecodeJob], prefix_length: int) -> None:
-        needed = cells_needed(jobs, prefix_length)
-        if needed > self._sequence_cells:
+        needed = cells_needed(jobs, prefix_length, self._max_sequences if self.unified else 1)
+        if needed > self.cells:
             raise EngineError(
-                f"llama.cpp batched decoding needs {needed} KV cells for its longest sequence but each stream has "
-                f"{self._sequence_cells}: raise the entry's n_ctx, or lower max_tokens"
+                f"llama.cpp batched decoding needs {needed} KV cells but its context has {self.cells}"
+                f"{'' if self.unified else ' a sequence'}: raise the entry's n_ctx, or lower max_tokens"
             )
 
     def _start(self, index: int, job: DecodeJob, seq_id: int, prefix: tuple[int, ...], memory) -> _Sequence:
-        if prefix:  # between streams llama.cpp copies whole streams: the prefix's stream holds just the prefix
-            llama_cpp.llama_memory_seq_cp(memory, self._prefix_seq, seq_id, -1, -1)
+        if prefix:  # between streams llama.cpp copies whole streams (-1, -1): the prefix's holds just the prefix
+            start, end = (0, len(prefix)) if self.unified else (-1, -1)
+            llama_cpp.llama_memory_seq_cp(memory, self._prefix_seq, seq_id, start, end)
         own = job.prompt_tokens[len(prefix) :]
         self._prefill(seq_id, own, len(prefix), want_logits=True)
         return _Sequence(
