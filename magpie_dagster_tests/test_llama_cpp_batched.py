@@ -292,3 +292,10 @@ def test_a_stream_keeps_every_slot_busy_until_its_one_tail(engines):
     assert stream_tail <= max(caps)
     assert batch_tails > stream_tail
     assert list(batched.complete_stream([], 4)) == [] and batched.complete([]) == []
+
+
+def test_a_job_longer_than_the_context_holds_is_refused_with_what_to_change(engines):
+    _, batched = engines
+    decoder = batched._batched_decoder([_job([1, 2, 3], max_tokens=10)])
+    with pytest.raises(EngineError, match=r"needs 1003 KV cells .* holds 256 per sequence: raise the entry's n_ctx"):
+        decoder.run([_job([1, 2, 3], max_tokens=1000), _job([1, 2, 4], max_tokens=10)])

@@ -172,8 +172,8 @@ class BatchedDecoder:
         needed = cells_needed(jobs, prefix_length, self._max_sequences if self.unified else 1)
         if needed > self.cells:
             raise EngineError(
-                f"llama.cpp batched decoding needs {needed} KV cells but its context has {self.cells}"
-                f"{'' if self.unified else ' a sequence'}: raise the entry's n_ctx, or lower max_tokens"
+                f"llama.cpp batched decoding needs {needed} KV cells but its context holds {self.cells} "
+                f"{'in all' if self.unified else 'per sequence'}: raise the entry's n_ctx, or lower max_tokens"
             )
 
     def _start(self, index: int, job: DecodeJob, seq_id: int, prefix: tuple[int, ...], memory) -> _Sequence:
